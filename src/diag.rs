@@ -140,9 +140,8 @@ impl Diagnostics {
                 d.pos = locate(&d.path);
             }
         }
-        self.errors.sort_by(|a, b| {
-            (a.pos, &a.path, &a.message).cmp(&(b.pos, &b.path, &b.message))
-        });
+        self.errors
+            .sort_by(|a, b| (a.pos, &a.path, &a.message).cmp(&(b.pos, &b.path, &b.message)));
         self.errors.dedup();
     }
 

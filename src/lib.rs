@@ -2,7 +2,57 @@
 //!
 //! The pure core runs in this order: [`loader`] (bytes → raw types), [`validate`]
 //! (raw → [`model`]), [`expand`] (model → desired resources) and [`graph`] (ordering).
+//! [`check`] runs all of them and returns located diagnostics on failure.
 
 pub mod diag;
+pub mod expand;
+pub mod graph;
 pub mod loader;
+pub mod model;
+pub mod names;
 pub mod raw;
+pub mod region;
+pub mod validate;
+
+use diag::Diagnostics;
+use expand::Expansion;
+use loader::Loaded;
+use model::Topology;
+
+/// A topology that passed every offline check, with its expansion.
+#[derive(Debug)]
+pub struct Checked {
+    pub loaded: Loaded,
+    pub topology: Topology,
+    pub expansion: Expansion,
+}
+
+/// Validates, expands and orders a loaded topology; every problem comes back located.
+pub fn check(loaded: Loaded) -> Result<Checked, Diagnostics> {
+    let topology = match validate::validate(&loaded) {
+        Ok(t) => t,
+        Err(problems) => return Err(loaded.diagnostics(problems)),
+    };
+    let expansion = match expand::expand(&topology) {
+        Ok(e) => e,
+        Err(problems) => return Err(loaded.diagnostics(problems)),
+    };
+    let graph = graph::Graph::build(&expansion).map_err(|p| loaded.diagnostics(p))?;
+    graph.order().map_err(|p| loaded.diagnostics(p))?;
+    drop(graph);
+    Ok(Checked {
+        loaded,
+        topology,
+        expansion,
+    })
+}
+
+/// Loads and checks a topology file.
+pub fn check_file(path: &std::path::Path) -> Result<Checked, Diagnostics> {
+    check(loader::load_file(path)?)
+}
+
+/// Loads and checks a topology from bytes (`file` names it in diagnostics).
+pub fn check_bytes(bytes: &[u8], file: &str) -> Result<Checked, Diagnostics> {
+    check(loader::load_bytes(bytes, file)?)
+}

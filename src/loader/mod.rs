@@ -48,8 +48,11 @@ pub fn load_file(path: &Path) -> Result<Loaded, Diagnostics> {
     let bytes = std::fs::read(path).map_err(|e| {
         let mut d = Diagnostics::new(&file);
         d.push(
-            Diagnostic::new(YamlPath::root(), format!("cannot read the topology file: {e}"))
-                .help("pass the file with -f/--file (default: topology.yaml)"),
+            Diagnostic::new(
+                YamlPath::root(),
+                format!("cannot read the topology file: {e}"),
+            )
+            .help("pass the file with -f/--file (default: topology.yaml)"),
         );
         d.locate(|_| Some(Pos { line: 1, column: 1 }));
         d
@@ -95,7 +98,10 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
             let ok = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or("");
             return Err(fail(
                 pos_of_byte(ok, ok.len()),
-                format!("the file is not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
+                format!(
+                    "the file is not UTF-8 text (invalid byte at offset {})",
+                    e.valid_up_to()
+                ),
                 "topology files are UTF-8 YAML",
             ));
         }
@@ -154,7 +160,8 @@ fn to_raw(doc: Node, file: &str) -> Loaded {
             None => {
                 if !help.is_empty() {
                     problems.push(
-                        Diagnostic::new(YamlPath::root(), format!("missing key `{key}`")).help(help),
+                        Diagnostic::new(YamlPath::root(), format!("missing key `{key}`"))
+                            .help(help),
                     );
                 }
                 broken.insert((String::new(), key.to_string()));
@@ -163,24 +170,52 @@ fn to_raw(doc: Node, file: &str) -> Loaded {
         }
     };
 
-    let version = field("version", &mut problems, &mut broken, "add `version: 1` at the top")
-        .and_then(|v| parse::<u32>(v, &YamlPath::keys(&["version"]), &mut problems, &mut broken, ("", "version")))
-        .unwrap_or(0);
+    let version = field(
+        "version",
+        &mut problems,
+        &mut broken,
+        "add `version: 1` at the top",
+    )
+    .and_then(|v| {
+        parse::<u32>(
+            v,
+            &YamlPath::keys(&["version"]),
+            &mut problems,
+            &mut broken,
+            ("", "version"),
+        )
+    })
+    .unwrap_or(0);
     let name = field(
         "name",
         &mut problems,
         &mut broken,
         "add `name: <prefix>`: it prefixes every derived name and tags what tether owns",
     )
-    .and_then(|v| parse::<String>(v, &YamlPath::keys(&["name"]), &mut problems, &mut broken, ("", "name")))
+    .and_then(|v| {
+        parse::<String>(
+            v,
+            &YamlPath::keys(&["name"]),
+            &mut problems,
+            &mut broken,
+            ("", "name"),
+        )
+    })
     .unwrap_or_default();
     let defaults = field("defaults", &mut problems, &mut broken, "")
-        .and_then(|v| parse(v, &YamlPath::keys(&["defaults"]), &mut problems, &mut broken, ("", "defaults")))
+        .and_then(|v| {
+            parse(
+                v,
+                &YamlPath::keys(&["defaults"]),
+                &mut problems,
+                &mut broken,
+                ("", "defaults"),
+            )
+        })
         .unwrap_or_default();
 
-    let mut section = |key: &str| -> serde_yaml::Value {
-        take(key).unwrap_or(serde_yaml::Value::Null)
-    };
+    let mut section =
+        |key: &str| -> serde_yaml::Value { take(key).unwrap_or(serde_yaml::Value::Null) };
     let raw = RawTopology {
         version,
         name,
@@ -189,7 +224,12 @@ fn to_raw(doc: Node, file: &str) -> Loaded {
         buckets: entries(section("buckets"), "buckets", &mut problems, &mut broken),
         roles: entries(section("roles"), "roles", &mut problems, &mut broken),
         buses: entries(section("buses"), "buses", &mut problems, &mut broken),
-        pipelines: entries(section("pipelines"), "pipelines", &mut problems, &mut broken),
+        pipelines: entries(
+            section("pipelines"),
+            "pipelines",
+            &mut problems,
+            &mut broken,
+        ),
         triggers: entries(section("triggers"), "triggers", &mut problems, &mut broken),
     };
     Loaded {
@@ -217,16 +257,25 @@ fn entries<T: DeserializeOwned>(
             for (k, v) in m {
                 let key = match k {
                     serde_yaml::Value::String(s) => s,
-                    other => serde_yaml::to_string(&other).unwrap_or_default().trim().to_string(),
+                    other => serde_yaml::to_string(&other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
                 };
-                if let Some(t) = parse(v, &path.key(key.clone()), problems, broken, (section, &key)) {
+                if let Some(t) = parse(v, &path.key(key.clone()), problems, broken, (section, &key))
+                {
                     out.insert(key, t);
                 }
             }
         }
         _ => problems.push(
-            Diagnostic::new(path, format!("`{section}` must be a mapping of names to entries"))
-                .help(format!("write `{section}:` followed by indented `name: {{ … }}` entries")),
+            Diagnostic::new(
+                path,
+                format!("`{section}` must be a mapping of names to entries"),
+            )
+            .help(format!(
+                "write `{section}:` followed by indented `name: {{ … }}` entries"
+            )),
         ),
     }
     out
@@ -278,9 +327,16 @@ mod tests {
         match load_bytes(text.as_bytes(), "t.yaml") {
             Ok(l) => {
                 let d = l.diagnostics(l.problems.clone());
-                d.errors.iter().map(|e| format!("{}: {}", e.path, e.message)).collect()
+                d.errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.path, e.message))
+                    .collect()
             }
-            Err(d) => d.errors.iter().map(|e| format!("{}: {}", e.path, e.message)).collect(),
+            Err(d) => d
+                .errors
+                .iter()
+                .map(|e| format!("{}: {}", e.path, e.message))
+                .collect(),
         }
     }
 
@@ -288,10 +344,26 @@ mod tests {
     fn every_unknown_key_is_reported_with_a_suggestion() {
         let text = "version: 1\nname: a\nacounts: {}\nbuckets:\n  b: { account: x, versoning: true, nmae: y }\n";
         let l = load_bytes(text.as_bytes(), "t.yaml").unwrap();
-        let msgs: Vec<_> = l.problems.iter().map(|d| (d.path.to_string(), d.help.clone())).collect();
-        assert!(msgs.contains(&("acounts".into(), Some("did you mean `accounts`?".into()))), "{msgs:?}");
-        assert!(msgs.contains(&("buckets.b.versoning".into(), Some("did you mean `versioning`?".into()))), "{msgs:?}");
-        assert!(msgs.contains(&("buckets.b.nmae".into(), Some("did you mean `name`?".into()))), "{msgs:?}");
+        let msgs: Vec<_> = l
+            .problems
+            .iter()
+            .map(|d| (d.path.to_string(), d.help.clone()))
+            .collect();
+        assert!(
+            msgs.contains(&("acounts".into(), Some("did you mean `accounts`?".into()))),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.contains(&(
+                "buckets.b.versoning".into(),
+                Some("did you mean `versioning`?".into())
+            )),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.contains(&("buckets.b.nmae".into(), Some("did you mean `name`?".into()))),
+            "{msgs:?}"
+        );
         // The entry itself still parses once the unknown keys are dropped.
         assert!(l.raw.buckets.contains_key("b"));
     }
@@ -301,7 +373,10 @@ mod tests {
         let p = problems("version: 1\nname: a\nbuckets:\n  a: { account: [x] }\n  b: { account: x, force_destroy: maybe }\n");
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p[0].starts_with("buckets.a.account: invalid type"), "{p:?}");
-        assert!(p[1].starts_with("buckets.b.force_destroy: invalid type"), "{p:?}");
+        assert!(
+            p[1].starts_with("buckets.b.force_destroy: invalid type"),
+            "{p:?}"
+        );
     }
 
     #[test]

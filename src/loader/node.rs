@@ -26,7 +26,10 @@ pub struct Node {
 pub enum NodeKind {
     /// A scalar and whether it was written plain (unquoted), which decides whether
     /// `123` is a number or a string.
-    Scalar { value: String, plain: bool },
+    Scalar {
+        value: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     /// Entries in file order; keys are scalars (their position kept for diagnostics).
     Map(Vec<(String, Pos, Node)>),
@@ -256,9 +259,10 @@ impl Node {
         let mut here = self;
         for seg in &path.0 {
             let next = match (seg, &here.kind) {
-                (Seg::Key(k), NodeKind::Map(entries)) => {
-                    entries.iter().find(|(key, _, _)| key == k).map(|(_, _, v)| v)
-                }
+                (Seg::Key(k), NodeKind::Map(entries)) => entries
+                    .iter()
+                    .find(|(key, _, _)| key == k)
+                    .map(|(_, _, v)| v),
                 (Seg::Index(i), NodeKind::Seq(items)) => items.get(*i),
                 _ => None,
             };
@@ -285,9 +289,10 @@ impl Node {
             };
         }
         match (last, &here.kind) {
-            (Seg::Key(k), NodeKind::Map(entries)) => {
-                entries.iter().find(|(key, _, _)| key == k).map(|(_, p, _)| *p)
-            }
+            (Seg::Key(k), NodeKind::Map(entries)) => entries
+                .iter()
+                .find(|(key, _, _)| key == k)
+                .map(|(_, p, _)| *p),
             _ => None,
         }
     }
@@ -300,8 +305,17 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let doc = parse("a:\n  b: [1, 2]\n").unwrap().unwrap();
-        assert_eq!(doc.locate(&YamlPath::keys(&["a", "b"]).index(1)), Pos { line: 2, column: 10 });
-        assert_eq!(doc.locate_key(&YamlPath::keys(&["a", "b"])), Some(Pos { line: 2, column: 3 }));
+        assert_eq!(
+            doc.locate(&YamlPath::keys(&["a", "b"]).index(1)),
+            Pos {
+                line: 2,
+                column: 10
+            }
+        );
+        assert_eq!(
+            doc.locate_key(&YamlPath::keys(&["a", "b"])),
+            Some(Pos { line: 2, column: 3 })
+        );
     }
 
     #[test]
@@ -317,7 +331,11 @@ mod tests {
         let e = parse(&"[".repeat(100_000)).unwrap_err();
         assert!(e.message.contains("recursion limit"), "{}", e.message);
         let e = parse(&format!("{}1{}", "[".repeat(70), "]".repeat(70))).unwrap_err();
-        assert!(e.message.contains("nesting deeper than 64"), "{}", e.message);
+        assert!(
+            e.message.contains("nesting deeper than 64"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub fn shape(
         }
         NodeKind::Map(entries) => {
             let schema = object_branch(schema, root, "object");
-            let props = schema.and_then(|s| s.get("properties")).and_then(Json::as_object);
+            let props = schema
+                .and_then(|s| s.get("properties"))
+                .and_then(Json::as_object);
             let additional = schema.and_then(|s| s.get("additionalProperties"));
             let closed = matches!(additional, Some(Json::Bool(false)));
             let mut map = serde_yaml::Mapping::new();
@@ -48,8 +50,9 @@ pub fn shape(
                 let v = match sub {
                     Some(s) => shape(value, s, root, &child, out),
                     None if closed => {
-                        let names: Vec<&str> =
-                            props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+                        let names: Vec<&str> = props
+                            .map(|p| p.keys().map(String::as_str).collect())
+                            .unwrap_or_default();
                         let mut d = Diagnostic::new(
                             child,
                             format!("unknown key `{key}` in {}", describe(path)),
@@ -174,8 +177,14 @@ mod tests {
 
     #[test]
     fn scalars_follow_the_core_schema() {
-        assert_eq!(scalar("111111111111", true), Value::Number(111111111111u64.into()));
-        assert_eq!(scalar("111111111111", false), Value::String("111111111111".into()));
+        assert_eq!(
+            scalar("111111111111", true),
+            Value::Number(111111111111u64.into())
+        );
+        assert_eq!(
+            scalar("111111111111", false),
+            Value::String("111111111111".into())
+        );
         assert_eq!(scalar("true", true), Value::Bool(true));
         assert_eq!(scalar("yes", true), Value::String("yes".into()));
         assert_eq!(scalar("", true), Value::Null);

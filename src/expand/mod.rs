@@ -1,0 +1,1764 @@
+//! Expansion: a validated topology → every AWS resource it implies.
+//!
+//! This is where the plumbing is derived: pipeline, action, source, execution and
+//! trigger roles; artifact buckets and keys per account and region; bucket, key and bus
+//! policy statements; rules and targets. It is a pure function of the topology: no I/O,
+//! no randomness, and the same input always gives byte-identical output.
+//!
+//! Least privilege is the rule: exact ARNs for every resource whose ARN is known before
+//! it exists; KMS keys (whose ids AWS assigns) are named in IAM policies through their
+//! alias with `kms:ResourceAliases`; service-principal trusts carry `aws:SourceAccount`
+//! (and `aws:SourceArn` where the source is known); `iam:PassRole` is limited with
+//! `iam:PassedToService`. No Allow statement uses an action wildcard, except the key
+//! administration statement for the key's own account root.
+
+pub mod policy;
+pub mod resource;
+
+use crate::diag::{Diagnostic, YamlPath};
+use crate::model::*;
+use crate::names;
+use crate::region::Region;
+use policy::{PolicyDocument, Statement};
+use resource::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Tag naming the topology that owns a resource.
+pub const TAG_TOPOLOGY: &str = "tether:topology";
+/// Tag holding the resource's address.
+pub const TAG_ADDRESS: &str = "tether:address";
+/// Tag recording `lifecycle: protect`, so protection survives removal of the entry.
+pub const TAG_LIFECYCLE: &str = "tether:lifecycle";
+/// Tag recording `force_destroy: true` for the same reason.
+pub const TAG_FORCE_DESTROY: &str = "tether:force-destroy";
+/// KMS keys wait this many days between scheduled deletion and deletion.
+pub const KEY_DELETION_WINDOW_DAYS: u32 = 30;
+
+/// Every resource a topology implies, sorted by address.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Expansion {
+    pub topology: String,
+    pub resources: Vec<Resource>,
+}
+
+impl Expansion {
+    pub fn get(&self, address: &str) -> Option<&Resource> {
+        self.resources
+            .binary_search_by(|r| r.address.as_str().cmp(address))
+            .ok()
+            .map(|i| &self.resources[i])
+    }
+
+    /// The resource of `kind` with AWS name `name` (for roles, buckets, pipelines, …).
+    pub fn named(&self, kind: &str, name: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| {
+            r.spec.kind() == kind
+                && match &r.spec {
+                    Spec::IamRole(x) => x.name == name,
+                    Spec::S3Bucket(x) => x.name == name,
+                    Spec::KmsKey(x) => x.alias == name,
+                    Spec::EventBus(x) => x.name == name,
+                    Spec::EventRule(x) => x.name == name,
+                    Spec::EventTarget(x) => format!("{}/{}", x.rule, x.id) == name,
+                    Spec::Pipeline(x) => x.name == name,
+                }
+        })
+    }
+}
+
+/// Expands a validated topology. The only errors left at this stage are derived names
+/// that collide with each other or with names the user chose.
+pub fn expand(t: &Topology) -> Result<Expansion, Vec<Diagnostic>> {
+    let mut ex = Ex::new(t);
+    for pl in t.pipelines.values() {
+        ex.pipeline(pl);
+    }
+    for tr in t.triggers.values() {
+        ex.trigger(tr);
+    }
+    for r in t.roles.values() {
+        ex.user_role(r);
+    }
+    for b in t.buckets.values() {
+        ex.user_bucket(b);
+    }
+    for b in t.buses.values() {
+        ex.user_bus(b);
+    }
+    ex.finish()
+}
+
+/// An IAM role being assembled from the contributions of several actions.
+struct RoleDraft {
+    account: Key,
+    name: String,
+    trust: Vec<Statement>,
+    /// Inline policy name → statements by Sid (contributions with one Sid are merged).
+    inline: BTreeMap<String, BTreeMap<String, Statement>>,
+    managed: BTreeSet<String>,
+    tags: Tags,
+    adopt: bool,
+    deps: BTreeSet<Address>,
+    origin: YamlPath,
+}
+
+/// Who uses an artifact store (a bucket and key in one account and region).
+#[derive(Default)]
+struct Store {
+    readers: BTreeSet<String>,
+    writers: BTreeSet<String>,
+    deps: BTreeSet<Address>,
+    origin: Option<YamlPath>,
+}
+
+/// A bus tether derives to receive a trigger's events.
+struct BusDraft {
+    senders: BTreeSet<Key>,
+    origin: YamlPath,
+}
+
+struct Ex<'a> {
+    t: &'a Topology,
+    /// Partition of IAM ARNs (global resources).
+    partition: &'static str,
+    role_path: String,
+    roles: BTreeMap<Address, RoleDraft>,
+    stores: BTreeMap<(Key, Region), Store>,
+    buses: BTreeMap<(Key, Region), BusDraft>,
+    /// User buckets: tether-managed policy statements added by other entries.
+    bucket_statements: BTreeMap<Key, Vec<Statement>>,
+    bucket_deps: BTreeMap<Key, BTreeSet<Address>>,
+    notifying_buckets: BTreeSet<Key>,
+    source_buckets: BTreeSet<Key>,
+    /// Pipelines started by a trigger do not poll their source.
+    triggered: BTreeSet<Key>,
+    resources: BTreeMap<Address, Resource>,
+    problems: Vec<Diagnostic>,
+}
+
+impl<'a> Ex<'a> {
+    fn new(t: &'a Topology) -> Self {
+        let partition = t.default_region.as_ref().map_or("aws", Region::partition);
+        let triggered = t
+            .triggers
+            .values()
+            .flat_map(|tr| tr.start.iter().cloned())
+            .collect();
+        let notifying_buckets = t.triggers.values().map(|tr| tr.bucket.clone()).collect();
+        Ex {
+            t,
+            partition,
+            role_path: format!("/tether/{}/", t.name),
+            roles: BTreeMap::new(),
+            stores: BTreeMap::new(),
+            buses: BTreeMap::new(),
+            bucket_statements: BTreeMap::new(),
+            bucket_deps: BTreeMap::new(),
+            notifying_buckets,
+            source_buckets: BTreeSet::new(),
+            triggered,
+            resources: BTreeMap::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    // ----- names and ARNs -------------------------------------------------------------
+
+    fn id(&self, account: &str) -> &'a str {
+        self.t.account_id(account)
+    }
+
+    /// `Sid` of a statement tether manages inside a shared policy.
+    fn sid(&self, purpose: &str) -> String {
+        format!("tether_{}_{}", self.t.name, purpose)
+    }
+
+    fn role_name(&self, parts: &[&str]) -> String {
+        let mut all = vec![self.t.name.as_str()];
+        all.extend_from_slice(parts);
+        names::fit(&all, names::IAM_ROLE_MAX)
+    }
+
+    fn role_arn(&self, account: &str, name: &str) -> String {
+        format!(
+            "arn:{}:iam::{}:role{}{}",
+            self.partition,
+            self.id(account),
+            self.role_path,
+            name
+        )
+    }
+
+    fn role_address(&self, account: &str, name: &str) -> Address {
+        Address::new(account, "global", "iam_role", name)
+    }
+
+    fn root_arn(&self, account: &str) -> String {
+        format!("arn:{}:iam::{}:root", self.partition, self.id(account))
+    }
+
+    fn store_names(&self, account: &str, region: &Region) -> (String, String) {
+        let bucket = names::fit(
+            &[&self.t.name, "artifacts", self.id(account), region.as_str()],
+            names::S3_BUCKET_MAX,
+        );
+        let alias = format!("alias/{}-artifacts", self.t.name);
+        (bucket, alias)
+    }
+
+    fn alias_arn(&self, account: &str, region: &Region, alias: &str) -> String {
+        format!(
+            "arn:{}:kms:{}:{}:{}",
+            region.partition(),
+            region,
+            self.id(account),
+            alias
+        )
+    }
+
+    fn tags(&self, address: &Address, extra: &[&Tags]) -> Tags {
+        let mut tags = self.t.tags.clone();
+        for e in extra {
+            tags.extend(e.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        tags.insert(TAG_TOPOLOGY.into(), self.t.name.clone());
+        // Tag values are limited to 256 characters; long addresses keep a hashed tail.
+        tags.insert(TAG_ADDRESS.into(), names::fit(&[address.as_str()], 256));
+        tags
+    }
+
+    // ----- roles ----------------------------------------------------------------------
+
+    /// The draft of a derived role, created on first use.
+    fn role(&mut self, account: &str, name: &str, origin: &YamlPath) -> Address {
+        let address = self.role_address(account, name);
+        if !self.roles.contains_key(&address) {
+            self.roles.insert(
+                address.clone(),
+                RoleDraft {
+                    account: account.to_string(),
+                    name: name.to_string(),
+                    trust: Vec::new(),
+                    inline: BTreeMap::new(),
+                    managed: BTreeSet::new(),
+                    tags: Tags::new(),
+                    adopt: false,
+                    deps: BTreeSet::new(),
+                    origin: origin.clone(),
+                },
+            );
+        }
+        address
+    }
+
+    /// Adds `statement` (with an IAM-style alphanumeric Sid) to an inline policy of a
+    /// role, merging resources into an existing statement with the same Sid.
+    fn grant(&mut self, role: &Address, policy: &str, statement: Statement) {
+        let draft = self
+            .roles
+            .get_mut(role)
+            .expect("role drafted before grants");
+        let sid = statement
+            .sid
+            .clone()
+            .expect("identity statements carry a Sid");
+        let statements = draft.inline.entry(policy.to_string()).or_default();
+        match statements.get_mut(&sid) {
+            Some(existing) => {
+                debug_assert_eq!(existing.action, statement.action, "one Sid, one action set");
+                if let (Some(a), Some(b)) = (&mut existing.resource, statement.resource) {
+                    a.0.extend(b.0);
+                }
+            }
+            None => {
+                statements.insert(sid, statement);
+            }
+        }
+    }
+
+    fn trust_role(&mut self, role: &Address, principal_arn: String, principal: Option<&Address>) {
+        let draft = self.roles.get_mut(role).expect("role drafted");
+        let stmt = Statement::allow(["sts:AssumeRole"]).sid("TrustedRoles");
+        match draft
+            .trust
+            .iter_mut()
+            .find(|s| s.sid.as_deref() == Some("TrustedRoles"))
+        {
+            Some(s) => {
+                if let Some(policy::Principal::Aws(p)) = &mut s.principal {
+                    p.0.insert(principal_arn);
+                }
+            }
+            None => draft.trust.push(stmt.aws([principal_arn])),
+        }
+        if let Some(p) = principal {
+            draft.deps.insert(p.clone());
+        }
+    }
+
+    fn trust_service(
+        &mut self,
+        role: &Address,
+        service: &str,
+        source_account: &str,
+        source_arn: Option<String>,
+    ) {
+        let account_id = self.id(source_account).to_string();
+        let draft = self.roles.get_mut(role).expect("role drafted");
+        let mut s = Statement::allow(["sts:AssumeRole"]).service(service).when(
+            "StringEquals",
+            "aws:SourceAccount",
+            [account_id],
+        );
+        if let Some(arn) = source_arn {
+            s = s.when("ArnEquals", "aws:SourceArn", [arn]);
+        }
+        draft.trust.push(s);
+    }
+
+    // ----- artifact stores ------------------------------------------------------------
+
+    fn store(&mut self, account: &str, region: &Region, origin: &YamlPath) -> &mut Store {
+        let s = self
+            .stores
+            .entry((account.to_string(), region.clone()))
+            .or_default();
+        if s.origin.is_none() {
+            s.origin = Some(origin.clone());
+        }
+        s
+    }
+
+    fn store_addresses(&self, account: &str, region: &Region) -> (Address, Address) {
+        let (bucket, alias) = self.store_names(account, region);
+        (
+            Address::new(account, region.as_str(), "s3_bucket", &bucket),
+            Address::new(
+                account,
+                region.as_str(),
+                "kms_key",
+                alias.trim_start_matches("alias/"),
+            ),
+        )
+    }
+
+    /// Lets `role` (an address for derived roles) read (and write) the artifact store of
+    /// `account`/`region`, on both sides: the role's own policy and the store's policies.
+    fn use_store(
+        &mut self,
+        role: &Address,
+        role_arn: &str,
+        account: &str,
+        region: &Region,
+        write: bool,
+        origin: &YamlPath,
+    ) {
+        let store = self.store(account, region, origin);
+        store.readers.insert(role_arn.to_string());
+        if write {
+            store.writers.insert(role_arn.to_string());
+        }
+        store.deps.insert(role.clone());
+        self.store_identity(role, account, region, write);
+    }
+
+    fn store_identity(&mut self, role: &Address, account: &str, region: &Region, write: bool) {
+        let (bucket, alias) = self.store_names(account, region);
+        let bucket_arn = format!("arn:{}:s3:::{bucket}", region.partition());
+        let key_arns = format!(
+            "arn:{}:kms:{}:{}:key/*",
+            region.partition(),
+            region,
+            self.id(account)
+        );
+        let mut object_actions = vec!["s3:GetObject", "s3:GetObjectVersion"];
+        let mut key_actions = vec!["kms:Decrypt", "kms:DescribeKey"];
+        let (obj_sid, key_sid) = if write {
+            object_actions.push("s3:PutObject");
+            key_actions.extend(["kms:Encrypt", "kms:GenerateDataKey"]);
+            ("ArtifactsReadWrite", "ArtifactKeysReadWrite")
+        } else {
+            ("ArtifactsRead", "ArtifactKeysRead")
+        };
+        self.grant(
+            role,
+            "tether",
+            Statement::allow(object_actions)
+                .sid(obj_sid)
+                .on([format!("{bucket_arn}/*")]),
+        );
+        self.grant(
+            role,
+            "tether",
+            Statement::allow(["s3:GetBucketLocation", "s3:GetBucketVersioning"])
+                .sid("ArtifactBuckets")
+                .on([bucket_arn]),
+        );
+        // Key ids are assigned by AWS, so the key is named by its alias.
+        let mut key_stmt = Statement::allow(key_actions).sid(key_sid).on([key_arns]);
+        key_stmt = key_stmt.when("ForAnyValue:StringEquals", "kms:ResourceAliases", [alias]);
+        self.grant_key(role, key_stmt);
+    }
+
+    /// Key statements merge on Sid like others, but also on their alias condition.
+    fn grant_key(&mut self, role: &Address, statement: Statement) {
+        let draft = self.roles.get_mut(role).expect("role drafted");
+        let sid = statement.sid.clone().expect("sid");
+        let statements = draft.inline.entry("tether".into()).or_default();
+        match statements.get_mut(&sid) {
+            Some(existing) => {
+                if let (Some(a), Some(b)) = (&mut existing.resource, statement.resource) {
+                    a.0.extend(b.0);
+                }
+            }
+            None => {
+                statements.insert(sid, statement);
+            }
+        }
+    }
+
+    // ----- pipelines ------------------------------------------------------------------
+
+    fn pipeline(&mut self, pl: &Pipeline) {
+        let t = self.t;
+        let a = pl.account.as_str();
+        let region = &pl.region;
+        let part = region.partition();
+        let pid = self.id(a);
+        let origin = pl.origin.clone();
+        let pipeline_arn = format!("arn:{part}:codepipeline:{region}:{pid}:{}", pl.name);
+        let address = Address::new(a, region.as_str(), "pipeline", &pl.name);
+
+        let role_name = self.role_name(&[&pl.key, "pipeline"]);
+        let role = self.role(a, &role_name, &origin);
+        let role_arn = self.role_arn(a, &role_name);
+        self.trust_service(&role, "codepipeline.amazonaws.com", a, None);
+
+        let mut deps: BTreeSet<Address> = BTreeSet::new();
+        deps.insert(role.clone());
+
+        // Every region an action runs in needs an artifact store in the pipeline's account.
+        let mut regions: BTreeSet<Region> = BTreeSet::new();
+        regions.insert(region.clone());
+        for st in &pl.stages {
+            for act in &st.actions {
+                match &act.kind {
+                    ActionKind::Build { region, .. }
+                    | ActionKind::CloudFormation { region, .. }
+                    | ActionKind::Commands { region, .. }
+                    | ActionKind::Invoke { region, .. } => {
+                        regions.insert(region.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut stores = BTreeMap::new();
+        for r in &regions {
+            self.use_store(&role, &role_arn, a, r, true, &origin);
+            let (bucket, alias) = self.store_names(a, r);
+            let (b_addr, k_addr) = self.store_addresses(a, r);
+            deps.insert(b_addr);
+            deps.insert(k_addr);
+            stores.insert(
+                r.to_string(),
+                ArtifactStore {
+                    bucket,
+                    key: self.alias_arn(a, r, &alias),
+                },
+            );
+        }
+
+        // Roles in other accounts, drafted as actions need them.
+        let mut action_roles: BTreeMap<Key, (Address, String)> = BTreeMap::new();
+        let mut exec_roles: BTreeMap<Key, (Address, String)> = BTreeMap::new();
+        let mut stages = Vec::new();
+
+        for st in &pl.stages {
+            let mut actions = Vec::new();
+            let mut run_order = 0u32;
+            for act in &st.actions {
+                run_order = act.run_order.unwrap_or(run_order + 1);
+                let inputs: Vec<String> = act.input.iter().cloned().collect();
+                let outputs: Vec<String> = act.output.iter().cloned().collect();
+                let base = |category: &str, provider: &str| ActionSpec {
+                    name: act.name.clone(),
+                    category: category.into(),
+                    owner: "AWS".into(),
+                    provider: provider.into(),
+                    version: "1".into(),
+                    run_order,
+                    configuration: BTreeMap::new(),
+                    commands: Vec::new(),
+                    input_artifacts: inputs.clone(),
+                    output_artifacts: outputs.clone(),
+                    role_arn: None,
+                    region: None,
+                };
+                let in_region = |r: &Region| (r != region).then(|| r.to_string());
+                match &act.kind {
+                    ActionKind::Source(src) => {
+                        let poll = if self.triggered.contains(&pl.key) {
+                            "false"
+                        } else {
+                            "true"
+                        };
+                        let (spec, source_account) = match src {
+                            Source::S3 { bucket, key } => {
+                                self.source_buckets.insert(bucket.clone());
+                                let b = &t.buckets[bucket];
+                                let mut s = base("Source", "S3");
+                                s.configuration = cfg(&[
+                                    ("S3Bucket", b.name.as_str()),
+                                    ("S3ObjectKey", key.as_str()),
+                                    ("PollForSourceChanges", poll),
+                                ]);
+                                (s, b.account.clone())
+                            }
+                            Source::CodeCommit {
+                                account,
+                                repository,
+                                branch,
+                                ..
+                            } => {
+                                let mut s = base("Source", "CodeCommit");
+                                s.configuration = cfg(&[
+                                    ("RepositoryName", repository.as_str()),
+                                    ("BranchName", branch.as_str()),
+                                    ("PollForSourceChanges", "true"),
+                                    ("OutputArtifactFormat", "CODE_ZIP"),
+                                ]);
+                                (s, account.clone())
+                            }
+                            Source::Connection {
+                                arn,
+                                repository,
+                                branch,
+                            } => {
+                                let mut s = base("Source", "CodeStarSourceConnection");
+                                s.configuration = cfg(&[
+                                    ("ConnectionArn", arn.as_str()),
+                                    ("FullRepositoryId", repository.as_str()),
+                                    ("BranchName", branch.as_str()),
+                                    ("OutputArtifactFormat", "CODE_ZIP"),
+                                    ("DetectChanges", "true"),
+                                ]);
+                                self.grant(
+                                    &role,
+                                    "tether",
+                                    Statement::allow([
+                                        "codeconnections:UseConnection",
+                                        "codestar-connections:UseConnection",
+                                    ])
+                                    .sid("UseConnections")
+                                    .on([arn.clone()]),
+                                );
+                                (s, a.to_string())
+                            }
+                        };
+                        let mut spec = spec;
+                        // The identity that reads the source: the pipeline role, or a
+                        // role in the source's account that the pipeline role assumes.
+                        let reader = if source_account == a {
+                            role.clone()
+                        } else {
+                            let name = self.role_name(&[&pl.key, "source"]);
+                            let sr = self.role(&source_account, &name, &act.origin);
+                            let sr_arn = self.role_arn(&source_account, &name);
+                            self.trust_role(&sr, role_arn.clone(), Some(&role));
+                            self.use_store(&sr, &sr_arn, a, region, true, &act.origin);
+                            self.assume(&role, &sr_arn);
+                            deps.insert(sr.clone());
+                            spec.role_arn = Some(sr_arn);
+                            sr
+                        };
+                        match src {
+                            Source::S3 { bucket, key } => {
+                                let b = &t.buckets[bucket];
+                                let barn = format!("arn:{}:s3:::{}", b.region.partition(), b.name);
+                                self.grant(
+                                    &reader,
+                                    "tether",
+                                    Statement::allow(["s3:GetObject", "s3:GetObjectVersion"])
+                                        .sid("SourceObjects")
+                                        .on([format!("{barn}/{key}")]),
+                                );
+                                self.grant(
+                                    &reader,
+                                    "tether",
+                                    Statement::allow(["s3:GetBucketVersioning"])
+                                        .sid("SourceBuckets")
+                                        .on([barn]),
+                                );
+                            }
+                            Source::CodeCommit {
+                                account,
+                                region: r,
+                                repository,
+                                ..
+                            } => {
+                                let repo = format!(
+                                    "arn:{}:codecommit:{r}:{}:{repository}",
+                                    r.partition(),
+                                    self.id(account)
+                                );
+                                self.grant(
+                                    &reader,
+                                    "tether",
+                                    Statement::allow([
+                                        "codecommit:CancelUploadArchive",
+                                        "codecommit:GetBranch",
+                                        "codecommit:GetCommit",
+                                        "codecommit:GetRepository",
+                                        "codecommit:GetUploadArchiveStatus",
+                                        "codecommit:UploadArchive",
+                                    ])
+                                    .sid("SourceRepositories")
+                                    .on([repo]),
+                                );
+                            }
+                            Source::Connection { .. } => {}
+                        }
+                        actions.push(spec);
+                    }
+                    ActionKind::Build {
+                        project,
+                        region: r,
+                        service_role,
+                        env,
+                    } => {
+                        let mut s = base("Build", "CodeBuild");
+                        s.region = in_region(r);
+                        let project_arn = format!(
+                            "arn:{}:codebuild:{r}:{pid}:project/{project}",
+                            r.partition()
+                        );
+                        self.grant(
+                            &role,
+                            "tether",
+                            Statement::allow(["codebuild:BatchGetBuilds", "codebuild:StartBuild"])
+                                .sid("StartBuilds")
+                                .on([project_arn]),
+                        );
+                        // Pipeline variables reach builds as environment variables.
+                        let mut vars: Vec<serde_json::Value> = pl
+                            .variables
+                            .keys()
+                            .map(|k| {
+                                serde_json::json!({"name": k, "type": "PLAINTEXT", "value": format!("#{{variables.{k}}}")})
+                            })
+                            .collect();
+                        vars.extend(env.iter().map(|(k, v)| {
+                            serde_json::json!({"name": k, "type": "PLAINTEXT", "value": v})
+                        }));
+                        s.configuration
+                            .insert("ProjectName".into(), project.clone());
+                        if !vars.is_empty() {
+                            s.configuration.insert(
+                                "EnvironmentVariables".into(),
+                                serde_json::Value::Array(vars).to_string(),
+                            );
+                        }
+                        if let Some(sr) = service_role {
+                            // The project's role is external: admitted to the store's
+                            // bucket and key policies, never modified.
+                            let store = self.store(a, r, &act.origin);
+                            store.readers.insert(sr.clone());
+                            if act.output.is_some() {
+                                store.writers.insert(sr.clone());
+                            }
+                        }
+                        actions.push(s);
+                    }
+                    ActionKind::CloudFormation {
+                        account: target,
+                        region: r,
+                        stack,
+                        template,
+                        parameters,
+                        capabilities,
+                        change_set,
+                        execution,
+                    } => {
+                        let actor = self.actor(
+                            pl,
+                            &role,
+                            &role_arn,
+                            target,
+                            r,
+                            &act.origin,
+                            &mut action_roles,
+                            &mut deps,
+                        );
+                        let exec = self.execution(
+                            pl,
+                            target,
+                            execution,
+                            &act.origin,
+                            &mut exec_roles,
+                            &mut deps,
+                        );
+                        self.deploys(&actor, target, r, std::slice::from_ref(stack), &exec);
+                        let mut conf =
+                            cfg(&[("StackName", stack.as_str()), ("RoleArn", exec.as_str())]);
+                        if let Some(i) = &act.input {
+                            conf.insert("TemplatePath".into(), format!("{i}::{template}"));
+                        }
+                        if !capabilities.is_empty() {
+                            conf.insert("Capabilities".into(), capabilities.join(","));
+                        }
+                        if !parameters.is_empty() {
+                            conf.insert(
+                                "ParameterOverrides".into(),
+                                serde_json::to_string(parameters).expect("string map serialises"),
+                            );
+                        }
+                        let actor_arn =
+                            (target != &pl.account).then(|| action_roles[target].1.clone());
+                        if *change_set {
+                            let change_set_name = format!("tether-{}", stack);
+                            let mut create = base("Deploy", "CloudFormation");
+                            create.name = format!("{}-create", act.name);
+                            create.configuration = conf.clone();
+                            create
+                                .configuration
+                                .insert("ActionMode".into(), "CHANGE_SET_REPLACE".into());
+                            create
+                                .configuration
+                                .insert("ChangeSetName".into(), change_set_name.clone());
+                            create.role_arn = actor_arn.clone();
+                            create.region = in_region(r);
+                            let mut exec_step = base("Deploy", "CloudFormation");
+                            exec_step.name = format!("{}-execute", act.name);
+                            exec_step.run_order = run_order + 1;
+                            exec_step.input_artifacts = Vec::new();
+                            exec_step.configuration = cfg(&[
+                                ("ActionMode", "CHANGE_SET_EXECUTE"),
+                                ("ChangeSetName", change_set_name.as_str()),
+                                ("StackName", stack.as_str()),
+                            ]);
+                            exec_step.role_arn = actor_arn;
+                            exec_step.region = in_region(r);
+                            actions.push(create);
+                            actions.push(exec_step);
+                            run_order += 1;
+                        } else {
+                            let mut s = base("Deploy", "CloudFormation");
+                            s.configuration = conf;
+                            s.configuration
+                                .insert("ActionMode".into(), "CREATE_UPDATE".into());
+                            s.role_arn = actor_arn;
+                            s.region = in_region(r);
+                            actions.push(s);
+                        }
+                    }
+                    ActionKind::Commands {
+                        account: target,
+                        region: r,
+                        commands,
+                        stacks,
+                        execution,
+                    } => {
+                        let actor = self.actor(
+                            pl,
+                            &role,
+                            &role_arn,
+                            target,
+                            r,
+                            &act.origin,
+                            &mut action_roles,
+                            &mut deps,
+                        );
+                        // Commands write their logs to the pipeline's log group.
+                        let group = format!(
+                            "arn:{}:logs:{r}:{pid}:log-group:/aws/codepipeline/{}",
+                            r.partition(),
+                            pl.name
+                        );
+                        self.grant(
+                            &actor,
+                            "tether",
+                            Statement::allow([
+                                "logs:CreateLogGroup",
+                                "logs:CreateLogStream",
+                                "logs:PutLogEvents",
+                            ])
+                            .sid("CommandLogs")
+                            .on([group.clone(), format!("{group}:*")]),
+                        );
+                        if let Some(execution) = execution {
+                            let exec = self.execution(
+                                pl,
+                                target,
+                                execution,
+                                &act.origin,
+                                &mut exec_roles,
+                                &mut deps,
+                            );
+                            self.deploys(&actor, target, r, stacks, &exec);
+                        }
+                        let mut s = base("Compute", "Commands");
+                        s.commands = commands.clone();
+                        s.role_arn =
+                            (target != &pl.account).then(|| action_roles[target].1.clone());
+                        s.region = in_region(r);
+                        actions.push(s);
+                    }
+                    ActionKind::Approval {
+                        notify,
+                        message,
+                        url,
+                    } => {
+                        let mut s = base("Approval", "Manual");
+                        if let Some(topic) = notify {
+                            s.configuration
+                                .insert("NotificationArn".into(), topic.clone());
+                            self.grant(
+                                &role,
+                                "tether",
+                                Statement::allow(["sns:Publish"])
+                                    .sid("NotifyApprovers")
+                                    .on([topic.clone()]),
+                            );
+                        }
+                        if let Some(m) = message {
+                            s.configuration.insert("CustomData".into(), m.clone());
+                        }
+                        if let Some(u) = url {
+                            s.configuration
+                                .insert("ExternalEntityLink".into(), u.clone());
+                        }
+                        actions.push(s);
+                    }
+                    ActionKind::Invoke {
+                        function,
+                        account: target,
+                        region: r,
+                        parameters,
+                    } => {
+                        let actor = self.actor(
+                            pl,
+                            &role,
+                            &role_arn,
+                            target,
+                            r,
+                            &act.origin,
+                            &mut action_roles,
+                            &mut deps,
+                        );
+                        let function_arn = format!(
+                            "arn:{}:lambda:{r}:{}:function:{function}",
+                            r.partition(),
+                            self.id(target)
+                        );
+                        self.grant(
+                            &actor,
+                            "tether",
+                            Statement::allow(["lambda:InvokeFunction"])
+                                .sid("InvokeFunctions")
+                                .on([function_arn]),
+                        );
+                        let mut s = base("Invoke", "Lambda");
+                        s.configuration
+                            .insert("FunctionName".into(), function.clone());
+                        if let Some(p) = parameters {
+                            s.configuration.insert("UserParameters".into(), p.clone());
+                        }
+                        s.role_arn =
+                            (target != &pl.account).then(|| action_roles[target].1.clone());
+                        s.region = in_region(r);
+                        actions.push(s);
+                    }
+                }
+            }
+            stages.push(StageSpec {
+                name: st.name.clone(),
+                actions,
+            });
+        }
+
+        let tags = self.tags(&address, &[&pl.tags]);
+        self.insert(Resource {
+            address,
+            account: a.to_string(),
+            account_id: pid.to_string(),
+            region: region.to_string(),
+            spec: Spec::Pipeline(PipelineSpec {
+                name: pl.name.clone(),
+                arn: pipeline_arn,
+                role_arn,
+                pipeline_type: "V2".into(),
+                execution_mode: "QUEUED".into(),
+                artifact_stores: stores,
+                variables: pl
+                    .variables
+                    .iter()
+                    .map(|(k, v)| PipelineVariable {
+                        name: k.clone(),
+                        default_value: v.clone(),
+                    })
+                    .collect(),
+                stages,
+            }),
+            tags,
+            depends_on: deps,
+            origin: origin.to_string(),
+        });
+    }
+
+    fn assume(&mut self, role: &Address, target_arn: &str) {
+        self.grant(
+            role,
+            "tether",
+            Statement::allow(["sts:AssumeRole"])
+                .sid("AssumeActionRoles")
+                .on([target_arn.to_string()]),
+        );
+    }
+
+    /// The role that performs an action in `target`: the pipeline role in its own
+    /// account, otherwise the pipeline's action role there (drafted on first use).
+    #[allow(clippy::too_many_arguments)]
+    fn actor(
+        &mut self,
+        pl: &Pipeline,
+        pipeline_role: &Address,
+        pipeline_role_arn: &str,
+        target: &Key,
+        region: &Region,
+        origin: &YamlPath,
+        action_roles: &mut BTreeMap<Key, (Address, String)>,
+        deps: &mut BTreeSet<Address>,
+    ) -> Address {
+        if *target == pl.account {
+            return pipeline_role.clone();
+        }
+        let (address, arn) = match action_roles.get(target) {
+            Some(x) => x.clone(),
+            None => {
+                let name = self.role_name(&[&pl.key, "action"]);
+                let address = self.role(target, &name, origin);
+                let arn = self.role_arn(target, &name);
+                self.trust_role(&address, pipeline_role_arn.to_string(), Some(pipeline_role));
+                self.assume(pipeline_role, &arn);
+                deps.insert(address.clone());
+                action_roles.insert(target.clone(), (address.clone(), arn.clone()));
+                (address, arn)
+            }
+        };
+        // Cross-account actions read their input from the store of their region.
+        self.use_store(&address, &arn, &pl.account, region, false, origin);
+        address
+    }
+
+    /// The execution role ARN for a deployment, drafting the derived one when needed.
+    fn execution(
+        &mut self,
+        pl: &Pipeline,
+        target: &Key,
+        execution: &Execution,
+        origin: &YamlPath,
+        exec_roles: &mut BTreeMap<Key, (Address, String)>,
+        deps: &mut BTreeSet<Address>,
+    ) -> String {
+        match execution {
+            Execution::Existing(RoleRef::Arn(arn)) => arn.clone(),
+            Execution::Existing(RoleRef::Topology(key)) => {
+                let r = &self.t.roles[key];
+                let arn = self.role_arn(&r.account, &r.name);
+                deps.insert(self.role_address(&r.account, &r.name));
+                arn
+            }
+            Execution::Derived { policies } => {
+                let (address, arn) = match exec_roles.get(target) {
+                    Some(x) => x.clone(),
+                    None => {
+                        let name = self.role_name(&[&pl.key, "cfn-exec"]);
+                        let address = self.role(target, &name, origin);
+                        let arn = self.role_arn(target, &name);
+                        self.trust_service(&address, "cloudformation.amazonaws.com", target, None);
+                        deps.insert(address.clone());
+                        exec_roles.insert(target.clone(), (address.clone(), arn.clone()));
+                        (address, arn)
+                    }
+                };
+                let draft = self.roles.get_mut(&address).expect("drafted");
+                draft.managed.extend(policies.iter().cloned());
+                arn
+            }
+        }
+    }
+
+    /// CloudFormation permissions for `actor` on `stacks`, and passing `exec` to
+    /// CloudFormation only.
+    fn deploys(
+        &mut self,
+        actor: &Address,
+        target: &Key,
+        region: &Region,
+        stacks: &[String],
+        exec: &str,
+    ) {
+        let tid = self.id(target);
+        let stack_arns: Vec<String> = stacks
+            .iter()
+            .map(|s| {
+                format!(
+                    "arn:{}:cloudformation:{region}:{tid}:stack/{s}/*",
+                    region.partition()
+                )
+            })
+            .collect();
+        self.grant(
+            actor,
+            "tether",
+            Statement::allow([
+                "cloudformation:CreateChangeSet",
+                "cloudformation:CreateStack",
+                "cloudformation:DeleteChangeSet",
+                "cloudformation:DeleteStack",
+                "cloudformation:DescribeChangeSet",
+                "cloudformation:DescribeStackEvents",
+                "cloudformation:DescribeStacks",
+                "cloudformation:ExecuteChangeSet",
+                "cloudformation:GetTemplate",
+                "cloudformation:UpdateStack",
+            ])
+            .sid("DeployStacks")
+            .on(stack_arns),
+        );
+        self.grant(
+            actor,
+            "tether",
+            Statement::allow(["iam:PassRole"])
+                .sid("PassExecutionRoles")
+                .on([exec.to_string()])
+                .when(
+                    "StringEquals",
+                    "iam:PassedToService",
+                    ["cloudformation.amazonaws.com"],
+                ),
+        );
+    }
+
+    // ----- triggers -------------------------------------------------------------------
+
+    fn trigger(&mut self, tr: &Trigger) {
+        let t = self.t;
+        let bucket = &t.buckets[&tr.bucket];
+        let first = &t.pipelines[&tr.start[0]];
+        let (pa, pr) = (first.account.as_str(), &first.region);
+        let (sa, sr) = (bucket.account.as_str(), &bucket.region);
+        let state = if tr.enabled { "ENABLED" } else { "DISABLED" };
+        let pattern = event_pattern(&bucket.name, tr.prefix.as_deref(), tr.suffix.as_deref());
+        let origin = tr.origin.clone();
+        let pipeline_arns: Vec<(Key, String)> = tr
+            .start
+            .iter()
+            .map(|k| {
+                let p = &t.pipelines[k];
+                (
+                    k.clone(),
+                    format!(
+                        "arn:{}:codepipeline:{}:{}:{}",
+                        p.region.partition(),
+                        p.region,
+                        self.id(&p.account),
+                        p.name
+                    ),
+                )
+            })
+            .collect();
+        let collapsed = tr.via.is_none() && sa == pa && sr == pr;
+
+        // The bus the starting rule lives on.
+        let (bus_name, bus_address) = if collapsed {
+            ("default".to_string(), None)
+        } else if let Some(v) = &tr.via {
+            let b = &t.buses[v];
+            (
+                b.name.clone(),
+                Some(Address::new(
+                    &b.account,
+                    b.region.as_str(),
+                    "event_bus",
+                    &b.name,
+                )),
+            )
+        } else {
+            let name = names::fit(&[&t.name, "triggers"], names::BUS_MAX);
+            let d = self
+                .buses
+                .entry((pa.to_string(), pr.clone()))
+                .or_insert_with(|| BusDraft {
+                    senders: BTreeSet::new(),
+                    origin: origin.clone(),
+                });
+            if sa != pa {
+                d.senders.insert(sa.to_string());
+            }
+            (
+                name.clone(),
+                Some(Address::new(pa, pr.as_str(), "event_bus", &name)),
+            )
+        };
+
+        // Start side: rule on the bus, a role that may start exactly these pipelines.
+        let rule_name = names::fit(&[&t.name, &tr.key, "start"], names::RULE_MAX);
+        let rule_arn = rule_arn(pr, self.id(pa), &bus_name, &rule_name);
+        let rule_address = Address::new(
+            pa,
+            pr.as_str(),
+            "event_rule",
+            &format!("{bus_name}/{rule_name}"),
+        );
+        let start_role_name = self.role_name(&[&tr.key, "start"]);
+        let start_role = self.role(pa, &start_role_name, &origin);
+        let start_role_arn = self.role_arn(pa, &start_role_name);
+        self.trust_service(
+            &start_role,
+            "events.amazonaws.com",
+            pa,
+            Some(rule_arn.clone()),
+        );
+        self.grant(
+            &start_role,
+            "tether",
+            Statement::allow(["codepipeline:StartPipelineExecution"])
+                .sid("StartPipelines")
+                .on(pipeline_arns.iter().map(|(_, a)| a.clone())),
+        );
+        let mut rule_deps = BTreeSet::new();
+        rule_deps.extend(bus_address.clone());
+        self.event_rule(
+            pa,
+            pr,
+            &rule_address,
+            &rule_name,
+            &rule_arn,
+            &bus_name,
+            &pattern,
+            state,
+            &tr.key,
+            &origin,
+            rule_deps.clone(),
+        );
+        for (key, arn) in &pipeline_arns {
+            let p = &t.pipelines[key];
+            let mut deps = BTreeSet::from([rule_address.clone(), start_role.clone()]);
+            deps.insert(Address::new(
+                &p.account,
+                p.region.as_str(),
+                "pipeline",
+                &p.name,
+            ));
+            self.event_target(
+                pa,
+                pr,
+                &rule_name,
+                &bus_name,
+                &format!("pipeline-{key}"),
+                arn,
+                &start_role_arn,
+                deps,
+                &origin,
+            );
+        }
+
+        if collapsed {
+            return;
+        }
+        // Forward side: rule on the source account's default bus, a role that may put
+        // events on exactly the receiving bus.
+        let bus_arn = format!(
+            "arn:{}:events:{pr}:{}:event-bus/{bus_name}",
+            pr.partition(),
+            self.id(pa)
+        );
+        let fwd_name = names::fit(&[&t.name, &tr.key, "forward"], names::RULE_MAX);
+        let fwd_arn = rule_arn_fn(sr, self.id(sa), "default", &fwd_name);
+        let fwd_address = Address::new(
+            sa,
+            sr.as_str(),
+            "event_rule",
+            &format!("default/{fwd_name}"),
+        );
+        let fwd_role_name = self.role_name(&[&tr.key, "forward"]);
+        let fwd_role = self.role(sa, &fwd_role_name, &origin);
+        let fwd_role_arn = self.role_arn(sa, &fwd_role_name);
+        self.trust_service(&fwd_role, "events.amazonaws.com", sa, Some(fwd_arn.clone()));
+        self.grant(
+            &fwd_role,
+            "tether",
+            Statement::allow(["events:PutEvents"])
+                .sid("PutEvents")
+                .on([bus_arn.clone()]),
+        );
+        self.event_rule(
+            sa,
+            sr,
+            &fwd_address,
+            &fwd_name,
+            &fwd_arn,
+            "default",
+            &pattern,
+            state,
+            &tr.key,
+            &origin,
+            BTreeSet::new(),
+        );
+        let mut deps = BTreeSet::from([fwd_address, fwd_role]);
+        deps.extend(bus_address);
+        self.event_target(
+            sa,
+            sr,
+            &fwd_name,
+            "default",
+            "bus",
+            &bus_arn,
+            &fwd_role_arn,
+            deps,
+            &origin,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event_rule(
+        &mut self,
+        account: &str,
+        region: &Region,
+        address: &Address,
+        name: &str,
+        arn: &str,
+        bus: &str,
+        pattern: &serde_json::Value,
+        state: &str,
+        trigger: &str,
+        origin: &YamlPath,
+        deps: BTreeSet<Address>,
+    ) {
+        let tags = self.tags(address, &[]);
+        self.insert(Resource {
+            address: address.clone(),
+            account: account.to_string(),
+            account_id: self.id(account).to_string(),
+            region: region.to_string(),
+            spec: Spec::EventRule(RuleSpec {
+                name: name.to_string(),
+                arn: arn.to_string(),
+                bus: bus.to_string(),
+                event_pattern: pattern.clone(),
+                state: state.to_string(),
+                description: format!("tether {}: trigger {trigger}", self.t.name),
+            }),
+            tags,
+            depends_on: deps,
+            origin: origin.to_string(),
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event_target(
+        &mut self,
+        account: &str,
+        region: &Region,
+        rule: &str,
+        bus: &str,
+        id: &str,
+        arn: &str,
+        role_arn: &str,
+        deps: BTreeSet<Address>,
+        origin: &YamlPath,
+    ) {
+        let id = names::fit(&[id], 64);
+        self.insert(Resource {
+            address: Address::new(
+                account,
+                region.as_str(),
+                "event_target",
+                &format!("{bus}/{rule}/{id}"),
+            ),
+            account: account.to_string(),
+            account_id: self.id(account).to_string(),
+            region: region.to_string(),
+            spec: Spec::EventTarget(TargetSpec {
+                rule: rule.to_string(),
+                bus: bus.to_string(),
+                id,
+                arn: arn.to_string(),
+                role_arn: role_arn.to_string(),
+            }),
+            tags: Tags::new(),
+            depends_on: deps,
+            origin: origin.to_string(),
+        });
+    }
+
+    // ----- user entries ---------------------------------------------------------------
+
+    fn user_role(&mut self, r: &Role) {
+        let address = self.role_address(&r.account, &r.name);
+        if let Some(other) = self.roles.get(&address) {
+            self.problems.push(
+                Diagnostic::new(
+                    r.origin.key("name"),
+                    format!(
+                        "role name `{}` in account `{}` is also wanted by `{}`",
+                        r.name, r.account, other.origin
+                    ),
+                )
+                .help("give the role another `name`"),
+            );
+            return;
+        }
+        let address = self.role(&r.account, &r.name, &r.origin);
+        let mut aws: BTreeSet<String> = BTreeSet::new();
+        let mut deps = BTreeSet::new();
+        let mut services = Vec::new();
+        for t in &r.trust {
+            match t {
+                Trust::Build { service_role, .. } => {
+                    aws.insert(service_role.clone());
+                }
+                Trust::Pipeline(p) => {
+                    let pl = &self.t.pipelines[p];
+                    let name = self.role_name(&[&pl.key, "pipeline"]);
+                    aws.insert(self.role_arn(&pl.account, &name));
+                    deps.insert(self.role_address(&pl.account, &name));
+                }
+                Trust::Role(k) => {
+                    let other = &self.t.roles[k];
+                    aws.insert(self.role_arn(&other.account, &other.name));
+                    deps.insert(self.role_address(&other.account, &other.name));
+                }
+                Trust::Account(a) => {
+                    aws.insert(self.root_arn(a));
+                }
+                Trust::Arn(arn) => {
+                    aws.insert(arn.clone());
+                }
+                Trust::Service(s) => services.push(s.clone()),
+            }
+        }
+        let account_id = self.id(&r.account).to_string();
+        let draft = self.roles.get_mut(&address).expect("drafted");
+        draft.adopt = r.adopt;
+        draft.tags = r.tags.clone();
+        draft.origin = r.origin.clone();
+        draft.deps.extend(deps);
+        if !aws.is_empty() {
+            draft.trust.push(
+                Statement::allow(["sts:AssumeRole"])
+                    .sid("TrustedPrincipals")
+                    .aws(aws),
+            );
+        }
+        for s in services {
+            draft
+                .trust
+                .push(Statement::allow(["sts:AssumeRole"]).service(&s).when(
+                    "StringEquals",
+                    "aws:SourceAccount",
+                    [account_id.clone()],
+                ));
+        }
+        draft.managed.extend(r.managed_policies.iter().cloned());
+        if !r.statements.is_empty() {
+            let statements = draft.inline.entry("statements".into()).or_default();
+            for (i, s) in r.statements.iter().enumerate() {
+                let sid = s.sid.clone().unwrap_or_else(|| format!("Statement{i}"));
+                let mut stmt = if s.allow {
+                    Statement::allow(s.actions.iter().cloned())
+                } else {
+                    Statement::deny(s.actions.iter().cloned())
+                }
+                .sid(sid.clone())
+                .on(s.resources.iter().cloned());
+                for (op, keys) in &s.condition {
+                    for (k, v) in keys {
+                        stmt = stmt.when(op, k, v.iter().cloned());
+                    }
+                }
+                statements.insert(sid, stmt);
+            }
+        }
+        // Grants on buckets of this topology, mirrored in the role's own policy.
+        for b in self.t.buckets.values() {
+            for g in b.grants.iter().filter(|g| g.role == r.key) {
+                let (objects, list) = grant_statements(b, g);
+                let statements = self
+                    .roles
+                    .get_mut(&address)
+                    .expect("drafted")
+                    .inline
+                    .entry("tether".into())
+                    .or_default();
+                let n = statements.len();
+                statements.insert(
+                    format!("BucketObjects{n}"),
+                    objects.sid(format!("BucketObjects{n}")),
+                );
+                statements.insert(format!("BucketList{n}"), list.sid(format!("BucketList{n}")));
+            }
+        }
+    }
+
+    fn user_bucket(&mut self, b: &Bucket) {
+        let part = b.region.partition();
+        let arn = format!("arn:{part}:s3:::{}", b.name);
+        let address = Address::new(&b.account, b.region.as_str(), "s3_bucket", &b.name);
+        let mut statements = vec![self.tls_only(&arn)];
+        let mut deps = self.bucket_deps.remove(&b.key).unwrap_or_default();
+        for g in &b.grants {
+            let role = &self.t.roles[&g.role];
+            let role_arn = self.role_arn(&role.account, &role.name);
+            deps.insert(self.role_address(&role.account, &role.name));
+            let (objects, list) = grant_statements(b, g);
+            statements.push(
+                objects
+                    .sid(self.sid(&format!("GrantObjects-{}", g.role)))
+                    .aws([role_arn.clone()]),
+            );
+            statements.push(
+                list.sid(self.sid(&format!("GrantList-{}", g.role)))
+                    .aws([role_arn]),
+            );
+        }
+        statements.extend(self.bucket_statements.remove(&b.key).unwrap_or_default());
+        let mut extra = b.tags.clone();
+        if b.protect {
+            extra.insert(TAG_LIFECYCLE.into(), "protect".into());
+        }
+        if b.force_destroy {
+            extra.insert(TAG_FORCE_DESTROY.into(), "true".into());
+        }
+        let tags = self.tags(&address, &[&extra]);
+        self.insert(Resource {
+            address,
+            account: b.account.clone(),
+            account_id: self.id(&b.account).to_string(),
+            region: b.region.to_string(),
+            spec: Spec::S3Bucket(BucketSpec {
+                name: b.name.clone(),
+                arn,
+                versioning: b.versioning || self.source_buckets.contains(&b.key),
+                encryption: Encryption::Aes256,
+                block_public_access: true,
+                policy_statements: statements,
+                eventbridge_notifications: self.notifying_buckets.contains(&b.key),
+                protect: b.protect,
+                force_destroy: b.force_destroy,
+                adopt: b.adopt,
+            }),
+            tags,
+            depends_on: deps,
+            origin: b.origin.to_string(),
+        });
+    }
+
+    fn tls_only(&self, bucket_arn: &str) -> Statement {
+        Statement::deny(["s3:*"])
+            .sid(self.sid("DenyInsecureTransport"))
+            .anyone()
+            .on([bucket_arn.to_string(), format!("{bucket_arn}/*")])
+            .when("Bool", "aws:SecureTransport", ["false"])
+    }
+
+    fn user_bus(&mut self, b: &Bus) {
+        let senders: BTreeSet<Key> = b.accept_from.iter().cloned().collect();
+        self.bus(
+            &b.account, &b.region, &b.name, &senders, b.adopt, &b.tags, &b.origin,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn bus(
+        &mut self,
+        account: &str,
+        region: &Region,
+        name: &str,
+        senders: &BTreeSet<Key>,
+        adopt: bool,
+        tags: &Tags,
+        origin: &YamlPath,
+    ) {
+        let arn = format!(
+            "arn:{}:events:{region}:{}:event-bus/{name}",
+            region.partition(),
+            self.id(account)
+        );
+        let address = Address::new(account, region.as_str(), "event_bus", name);
+        let statements = senders
+            .iter()
+            .map(|s| {
+                Statement::allow(["events:PutEvents"])
+                    .sid(self.sid(&format!("AcceptFrom-{}", self.id(s))))
+                    .aws([self.root_arn(s)])
+                    .on([arn.clone()])
+            })
+            .collect();
+        let tags = self.tags(&address, &[tags]);
+        self.insert(Resource {
+            address,
+            account: account.to_string(),
+            account_id: self.id(account).to_string(),
+            region: region.to_string(),
+            spec: Spec::EventBus(BusSpec {
+                name: name.to_string(),
+                arn,
+                policy_statements: statements,
+                adopt,
+            }),
+            tags,
+            depends_on: BTreeSet::new(),
+            origin: origin.to_string(),
+        });
+    }
+
+    // ----- assembly -------------------------------------------------------------------
+
+    fn insert(&mut self, r: Resource) {
+        if let Some(existing) = self.resources.get(&r.address) {
+            self.problems.push(
+                Diagnostic::new(
+                    YamlPath(Vec::new()),
+                    format!(
+                        "`{}` is wanted by both `{}` and `{}`: two entries derive the same {} name",
+                        r.address,
+                        existing.origin,
+                        r.origin,
+                        r.spec.kind().replace('_', " ")
+                    ),
+                )
+                .help("rename one of the entries or give it an explicit `name`"),
+            );
+            return;
+        }
+        self.resources.insert(r.address.clone(), r);
+    }
+
+    fn finish(mut self) -> Result<Expansion, Vec<Diagnostic>> {
+        // Derived buses.
+        let buses = std::mem::take(&mut self.buses);
+        for ((account, region), d) in buses {
+            let name = names::fit(&[&self.t.name, "triggers"], names::BUS_MAX);
+            self.bus(
+                &account,
+                &region,
+                &name,
+                &d.senders,
+                false,
+                &Tags::new(),
+                &d.origin,
+            );
+        }
+        // Artifact stores: a bucket and a key per account and region.
+        let stores = std::mem::take(&mut self.stores);
+        for ((account, region), s) in stores {
+            self.artifact_store(&account, &region, s);
+        }
+        // Roles, now that every contribution is in.
+        let roles = std::mem::take(&mut self.roles);
+        for (address, d) in roles {
+            let arn = self.role_arn(&d.account, &d.name);
+            let tags = self.tags(&address, &[&d.tags]);
+            let mut deps = d.deps;
+            deps.remove(&address);
+            let r = Resource {
+                address: address.clone(),
+                account: d.account.clone(),
+                account_id: self.id(&d.account).to_string(),
+                region: "global".into(),
+                spec: Spec::IamRole(RoleSpec {
+                    name: d.name,
+                    path: self.role_path.clone(),
+                    arn,
+                    trust_policy: PolicyDocument::new(d.trust),
+                    inline_policies: d
+                        .inline
+                        .into_iter()
+                        .map(|(n, s)| (n, PolicyDocument::new(s.into_values().collect())))
+                        .collect(),
+                    managed_policies: d.managed,
+                    adopt: d.adopt,
+                }),
+                tags,
+                depends_on: deps,
+                origin: d.origin.to_string(),
+            };
+            self.insert(r);
+        }
+        if !self.problems.is_empty() {
+            return Err(self.problems);
+        }
+        Ok(Expansion {
+            topology: self.t.name.clone(),
+            resources: self.resources.into_values().collect(),
+        })
+    }
+
+    fn artifact_store(&mut self, account: &str, region: &Region, s: Store) {
+        let origin = s.origin.clone().unwrap_or_default();
+        let (bucket, alias) = self.store_names(account, region);
+        let (b_addr, k_addr) = self.store_addresses(account, region);
+        let part = region.partition();
+        let bucket_arn = format!("arn:{part}:s3:::{bucket}");
+        let alias_arn = self.alias_arn(account, region, &alias);
+        let everyone: BTreeSet<String> = s.readers.union(&s.writers).cloned().collect();
+
+        let mut bucket_statements = vec![
+            self.tls_only(&bucket_arn),
+            Statement::allow([
+                "s3:GetBucketLocation",
+                "s3:GetBucketVersioning",
+                "s3:ListBucket",
+            ])
+            .sid(self.sid("ArtifactsBucket"))
+            .aws(everyone.clone())
+            .on([bucket_arn.clone()]),
+            Statement::allow(["s3:GetObject", "s3:GetObjectVersion"])
+                .sid(self.sid("ArtifactsRead"))
+                .aws(everyone.clone())
+                .on([format!("{bucket_arn}/*")]),
+        ];
+        if !s.writers.is_empty() {
+            bucket_statements.push(
+                Statement::allow(["s3:PutObject"])
+                    .sid(self.sid("ArtifactsWrite"))
+                    .aws(s.writers.clone())
+                    .on([format!("{bucket_arn}/*")]),
+            );
+        }
+        let mut key_statements = vec![
+            Statement::allow(["kms:*"])
+                .sid(self.sid("KeyAdministration"))
+                .aws([self.root_arn(account)])
+                .on(["*"]),
+            Statement::allow(["kms:Decrypt", "kms:DescribeKey"])
+                .sid(self.sid("ArtifactsDecrypt"))
+                .aws(everyone)
+                .on(["*"]),
+        ];
+        if !s.writers.is_empty() {
+            key_statements.push(
+                Statement::allow(["kms:Encrypt", "kms:GenerateDataKey"])
+                    .sid(self.sid("ArtifactsEncrypt"))
+                    .aws(s.writers)
+                    .on(["*"]),
+            );
+        }
+        let id = self.id(account).to_string();
+        let tags = self.tags(&k_addr, &[]);
+        self.insert(Resource {
+            address: k_addr.clone(),
+            account: account.to_string(),
+            account_id: id.clone(),
+            region: region.to_string(),
+            spec: Spec::KmsKey(KeySpec {
+                alias: alias.clone(),
+                alias_arn: alias_arn.clone(),
+                description: format!("tether {}: pipeline artifacts in {region}", self.t.name),
+                rotation: true,
+                policy_statements: key_statements,
+                deletion_window_days: KEY_DELETION_WINDOW_DAYS,
+            }),
+            tags,
+            depends_on: s.deps.clone(),
+            origin: origin.to_string(),
+        });
+        let tags = self.tags(&b_addr, &[]);
+        let mut deps = s.deps;
+        deps.insert(k_addr);
+        self.insert(Resource {
+            address: b_addr,
+            account: account.to_string(),
+            account_id: id,
+            region: region.to_string(),
+            spec: Spec::S3Bucket(BucketSpec {
+                name: bucket,
+                arn: bucket_arn,
+                versioning: true,
+                encryption: Encryption::AwsKms { key: alias_arn },
+                block_public_access: true,
+                policy_statements: bucket_statements,
+                eventbridge_notifications: false,
+                protect: false,
+                force_destroy: false,
+                adopt: false,
+            }),
+            tags,
+            depends_on: deps,
+            origin: origin.to_string(),
+        });
+    }
+}
+
+fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn rule_arn(region: &Region, account_id: &str, bus: &str, rule: &str) -> String {
+    rule_arn_fn(region, account_id, bus, rule)
+}
+
+/// Rules on the default bus have `rule/<name>` ARNs; on custom buses `rule/<bus>/<name>`.
+fn rule_arn_fn(region: &Region, account_id: &str, bus: &str, rule: &str) -> String {
+    let resource = if bus == "default" {
+        format!("rule/{rule}")
+    } else {
+        format!("rule/{bus}/{rule}")
+    };
+    format!(
+        "arn:{}:events:{region}:{account_id}:{resource}",
+        region.partition()
+    )
+}
+
+/// The EventBridge pattern of an S3 `Object Created` event for `bucket` and a key filter.
+/// Matching is on `detail` only: events forwarded between buses keep their detail.
+fn event_pattern(bucket: &str, prefix: Option<&str>, suffix: Option<&str>) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    let key_filter = match (prefix, suffix) {
+        (Some(p), Some(s)) => Some(serde_json::json!({
+            "wildcard": format!("{}*{}", escape_wildcard(p), escape_wildcard(s))
+        })),
+        (Some(p), None) => Some(serde_json::json!({ "prefix": p })),
+        (None, Some(s)) => Some(serde_json::json!({ "suffix": s })),
+        (None, None) => None,
+    };
+    if let Some(f) = key_filter {
+        object.insert("key".into(), serde_json::json!([f]));
+    }
+    let mut detail = serde_json::json!({ "bucket": { "name": [bucket] } });
+    if !object.is_empty() {
+        detail["object"] = serde_json::Value::Object(object);
+    }
+    serde_json::json!({
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": detail,
+    })
+}
+
+fn escape_wildcard(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('*', "\\*")
+}
+
+/// The object and list statements of a bucket grant (without Sid or principal).
+fn grant_statements(b: &Bucket, g: &Grant) -> (Statement, Statement) {
+    let arn = format!("arn:{}:s3:::{}", b.region.partition(), b.name);
+    let prefix = g.prefix.clone().unwrap_or_default();
+    let mut actions = vec!["s3:GetObject"];
+    if g.access == Access::ReadWrite {
+        actions.extend(["s3:DeleteObject", "s3:PutObject"]);
+    }
+    let objects = Statement::allow(actions).on([format!("{arn}/{prefix}*")]);
+    let mut list = Statement::allow(["s3:ListBucket"]).on([arn]);
+    if !prefix.is_empty() {
+        list = list.when("StringLike", "s3:prefix", [format!("{prefix}*")]);
+    }
+    (objects, list)
+}

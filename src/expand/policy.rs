@@ -1,0 +1,188 @@
+//! IAM policy documents as tether derives them.
+//!
+//! Typed so that tests can ask "who may do what on which ARN" instead of comparing
+//! text, and serialised in AWS's canonical JSON shape: a one-element list is written as
+//! its scalar, as AWS itself returns it (and as CodePipeline requires for the service
+//! principal of a pipeline role's trust policy).
+
+use serde::{Deserialize, Serialize, Serializer};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const VERSION: &str = "2012-10-17";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyDocument {
+    #[serde(rename = "Version")]
+    pub version: String,
+    #[serde(rename = "Statement")]
+    pub statement: Vec<Statement>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// Condition block: operator → condition key → values.
+pub type Condition = BTreeMap<String, BTreeMap<String, OneOrMany>>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    #[serde(rename = "Sid", skip_serializing_if = "Option::is_none", default)]
+    pub sid: Option<String>,
+    #[serde(rename = "Effect")]
+    pub effect: Effect,
+    #[serde(rename = "Principal", skip_serializing_if = "Option::is_none", default)]
+    pub principal: Option<Principal>,
+    #[serde(rename = "Action")]
+    pub action: OneOrMany,
+    #[serde(rename = "Resource", skip_serializing_if = "Option::is_none", default)]
+    pub resource: Option<OneOrMany>,
+    #[serde(
+        rename = "Condition",
+        skip_serializing_if = "BTreeMap::is_empty",
+        default
+    )]
+    pub condition: Condition,
+}
+
+/// A sorted, de-duplicated list written as a scalar when it has one element.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
+#[serde(from = "OneOrManyRepr")]
+pub struct OneOrMany(pub BTreeSet<String>);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrManyRepr {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<OneOrManyRepr> for OneOrMany {
+    fn from(r: OneOrManyRepr) -> Self {
+        match r {
+            OneOrManyRepr::One(s) => OneOrMany([s].into()),
+            OneOrManyRepr::Many(v) => OneOrMany(v.into_iter().collect()),
+        }
+    }
+}
+
+impl Serialize for OneOrMany {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.len() == 1 {
+            s.serialize_str(self.0.iter().next().expect("one element"))
+        } else {
+            s.collect_seq(&self.0)
+        }
+    }
+}
+
+impl OneOrMany {
+    pub fn contains(&self, s: &str) -> bool {
+        self.0.contains(s)
+    }
+}
+
+impl<S: Into<String>, I: IntoIterator<Item = S>> From<I> for OneOrMany {
+    fn from(items: I) -> Self {
+        OneOrMany(items.into_iter().map(Into::into).collect())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Principal {
+    /// `"*"`, used only in Deny statements.
+    #[serde(rename = "*")]
+    Anyone,
+    #[serde(rename = "AWS")]
+    Aws(OneOrMany),
+    #[serde(rename = "Service")]
+    Service(OneOrMany),
+}
+
+impl Statement {
+    pub fn allow(actions: impl Into<OneOrMany>) -> Self {
+        Statement {
+            sid: None,
+            effect: Effect::Allow,
+            principal: None,
+            action: actions.into(),
+            resource: None,
+            condition: BTreeMap::new(),
+        }
+    }
+
+    pub fn deny(actions: impl Into<OneOrMany>) -> Self {
+        Statement {
+            effect: Effect::Deny,
+            ..Statement::allow(actions)
+        }
+    }
+
+    pub fn sid(mut self, sid: impl Into<String>) -> Self {
+        self.sid = Some(sid.into());
+        self
+    }
+
+    pub fn on(mut self, resources: impl Into<OneOrMany>) -> Self {
+        self.resource = Some(resources.into());
+        self
+    }
+
+    pub fn aws(mut self, principals: impl Into<OneOrMany>) -> Self {
+        self.principal = Some(Principal::Aws(principals.into()));
+        self
+    }
+
+    pub fn service(mut self, service: &str) -> Self {
+        self.principal = Some(Principal::Service([service].into()));
+        self
+    }
+
+    pub fn anyone(mut self) -> Self {
+        self.principal = Some(Principal::Anyone);
+        self
+    }
+
+    pub fn when(mut self, operator: &str, key: &str, values: impl Into<OneOrMany>) -> Self {
+        self.condition
+            .entry(operator.to_string())
+            .or_default()
+            .insert(key.to_string(), values.into());
+        self
+    }
+
+    /// The AWS principals of this statement (empty for service or anonymous principals).
+    pub fn aws_principals(&self) -> impl Iterator<Item = &str> {
+        match &self.principal {
+            Some(Principal::Aws(p)) => Some(p.0.iter().map(String::as_str)),
+            _ => None,
+        }
+        .into_iter()
+        .flatten()
+    }
+}
+
+impl PolicyDocument {
+    pub fn new(statement: Vec<Statement>) -> Self {
+        PolicyDocument {
+            version: VERSION.to_string(),
+            statement,
+        }
+    }
+
+    /// Whether some Allow statement lets `principal` (an ARN, or "" for identity
+    /// policies) do `action` on `resource`, matching literally (no wildcard expansion:
+    /// derived policies name exact actions and resources).
+    pub fn allows(&self, principal: &str, action: &str, resource: &str) -> bool {
+        self.statement.iter().any(|s| {
+            s.effect == Effect::Allow
+                && s.action.contains(action)
+                && (principal.is_empty() || s.aws_principals().any(|p| p == principal))
+                && s.resource
+                    .as_ref()
+                    .is_none_or(|r| r.contains(resource) || r.contains("*"))
+        })
+    }
+}
