@@ -83,6 +83,9 @@ pub struct Diagnostic {
     pub pos: Option<Pos>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub help: Option<String>,
+    /// The problem is the key at the end of `path`, not its value.
+    #[serde(skip)]
+    pub at_key: bool,
 }
 
 impl Diagnostic {
@@ -92,7 +95,14 @@ impl Diagnostic {
             path,
             pos: None,
             help: None,
+            at_key: false,
         }
+    }
+
+    /// Points the diagnostic at the key that ends its path rather than at the value.
+    pub fn at_key(mut self) -> Self {
+        self.at_key = true;
+        self
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {
@@ -134,10 +144,10 @@ impl Diagnostics {
 
     /// Fills in positions with `locate` and sorts problems by where they are in the file,
     /// so the report reads top to bottom.
-    pub fn locate(&mut self, locate: impl Fn(&YamlPath) -> Option<Pos>) {
+    pub fn locate(&mut self, locate: impl Fn(&YamlPath, bool) -> Option<Pos>) {
         for d in &mut self.errors {
             if d.pos.is_none() {
-                d.pos = locate(&d.path);
+                d.pos = locate(&d.path, d.at_key);
             }
         }
         self.errors

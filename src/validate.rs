@@ -140,7 +140,7 @@ impl Cx<'_> {
 
     fn key(&mut self, path: &YamlPath, key: &str) {
         if let Err(e) = names::entry_key(key) {
-            self.err(path.clone(), e);
+            self.out.push(Diagnostic::new(path.clone(), e).at_key());
         }
     }
 

@@ -37,7 +37,12 @@ impl Loaded {
     pub fn diagnostics(&self, problems: Vec<Diagnostic>) -> Diagnostics {
         let mut d = Diagnostics::new(&self.file);
         d.errors = problems;
-        d.locate(|p| Some(self.doc.locate(p)));
+        d.locate(|p, at_key| {
+            at_key
+                .then(|| self.doc.locate_key(p))
+                .flatten()
+                .or_else(|| Some(self.doc.locate(p)))
+        });
         d
     }
 }
@@ -54,7 +59,7 @@ pub fn load_file(path: &Path) -> Result<Loaded, Diagnostics> {
             )
             .help("pass the file with -f/--file (default: topology.yaml)"),
         );
-        d.locate(|_| Some(Pos { line: 1, column: 1 }));
+        d.locate(|_, _| Some(Pos { line: 1, column: 1 }));
         d
     })?;
     load_bytes(&bytes, &file)
