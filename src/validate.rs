@@ -676,10 +676,18 @@ impl Cx<'_> {
                 );
             }
             let tags = self.tags(&path.key("tags"), &pl.tags);
-            let (Some(account), Some(region)) = (account, region) else {
+            let Some(account) = account else { continue };
+            // With a bad region, the stages are still checked (against a stand-in
+            // region) so their problems are reported in the same run.
+            let checked_region = region
+                .clone()
+                .or_else(|| self.default_region.clone())
+                .or_else(|| Region::parse("us-east-1"));
+            let Some(checked_region) = checked_region else {
                 continue;
             };
-            let stages = self.stages(&path, pl, &account, &region);
+            let stages = self.stages(&path, pl, &account, &checked_region);
+            let Some(region) = region else { continue };
             out.insert(
                 key.clone(),
                 Pipeline {
@@ -818,6 +826,21 @@ impl Cx<'_> {
                         stage_outputs.push((format!("{}.{}", st.name, a.name), o.clone()));
                     }
                     actions.push(action);
+                }
+            }
+            // A change set becomes `<name>-create` and `<name>-execute` actions.
+            for (ai, a) in st.actions.iter().enumerate() {
+                if a.cloudformation.as_ref().is_some_and(|c| c.change_set) {
+                    for suffix in ["create", "execute"] {
+                        let derived = format!("{}-{suffix}", a.name);
+                        if action_names.contains(derived.as_str()) {
+                            self.err_help(
+                                stp.key("actions").index(ai).key("name"),
+                                format!("the change set of `{}` becomes an action `{derived}`, and another action has that name", a.name),
+                                "rename one of the actions",
+                            );
+                        }
+                    }
                 }
             }
             outputs.extend(stage_outputs);
@@ -1480,4 +1503,52 @@ fn artifact_name(stage: &str, action: &str) -> String {
         })
         .collect();
     names::fit(&[&clean], 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::loader::load_bytes;
+
+    fn problems(text: &str) -> Vec<String> {
+        let loaded = load_bytes(text.as_bytes(), "t.yaml").unwrap();
+        match super::validate(&loaded) {
+            Ok(_) => Vec::new(),
+            Err(p) => p
+                .iter()
+                .map(|d| format!("{}: {}", d.path, d.message))
+                .collect(),
+        }
+    }
+
+    const BASE: &str = "version: 1\nname: t\ndefaults: { region: us-east-1 }\naccounts:\n  a: { id: \"111111111111\" }\n";
+
+    #[test]
+    fn a_minimal_topology_is_valid() {
+        assert!(problems(BASE).is_empty());
+    }
+
+    #[test]
+    fn references_to_broken_entries_are_not_reported_twice() {
+        // `b` fails to parse; the trigger naming it must not add "unknown bucket".
+        let text = format!(
+            "{BASE}buckets:\n  b: {{ account: [a] }}\ntriggers:\n  t: {{ bucket: b, start: [] }}\n"
+        );
+        let p = problems(&text);
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("buckets.b.account: invalid type")),
+            "{p:?}"
+        );
+        assert!(!p.iter().any(|m| m.contains("not managed")), "{p:?}");
+    }
+
+    #[test]
+    fn change_set_names_must_not_clash() {
+        let text = format!(
+            "{BASE}pipelines:\n  p:\n    account: a\n    source: {{ codecommit: {{ repository: r, branch: main }} }}\n    stages:\n      - name: D\n        actions:\n          - {{ name: x, cloudformation: {{ stack: s, template: t.yaml, change_set: true, execution_policies: [\"arn:aws:iam::aws:policy/P\"] }} }}\n          - {{ name: x-execute, approval: {{}} }}\n"
+        );
+        let p = problems(&text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("becomes an action `x-execute`"), "{p:?}");
+    }
 }

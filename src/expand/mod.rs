@@ -1105,7 +1105,7 @@ impl<'a> Ex<'a> {
 
         // Start side: rule on the bus, a role that may start exactly these pipelines.
         let rule_name = names::fit(&[&t.name, &tr.key, "start"], names::RULE_MAX);
-        let rule_arn = rule_arn(pr, self.id(pa), &bus_name, &rule_name);
+        let start_arn = rule_arn(pr, self.id(pa), &bus_name, &rule_name);
         let rule_address = Address::new(
             pa,
             pr.as_str(),
@@ -1119,7 +1119,7 @@ impl<'a> Ex<'a> {
             &start_role,
             "events.amazonaws.com",
             pa,
-            Some(rule_arn.clone()),
+            Some(start_arn.clone()),
         );
         self.grant(
             &start_role,
@@ -1135,7 +1135,7 @@ impl<'a> Ex<'a> {
             pr,
             &rule_address,
             &rule_name,
-            &rule_arn,
+            &start_arn,
             &bus_name,
             &pattern,
             state,
@@ -1176,7 +1176,7 @@ impl<'a> Ex<'a> {
             self.id(pa)
         );
         let fwd_name = names::fit(&[&t.name, &tr.key, "forward"], names::RULE_MAX);
-        let fwd_arn = rule_arn_fn(sr, self.id(sa), "default", &fwd_name);
+        let fwd_arn = rule_arn(sr, self.id(sa), "default", &fwd_name);
         let fwd_address = Address::new(
             sa,
             sr.as_str(),
@@ -1700,12 +1700,8 @@ fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn rule_arn(region: &Region, account_id: &str, bus: &str, rule: &str) -> String {
-    rule_arn_fn(region, account_id, bus, rule)
-}
-
 /// Rules on the default bus have `rule/<name>` ARNs; on custom buses `rule/<bus>/<name>`.
-fn rule_arn_fn(region: &Region, account_id: &str, bus: &str, rule: &str) -> String {
+fn rule_arn(region: &Region, account_id: &str, bus: &str, rule: &str) -> String {
     let resource = if bus == "default" {
         format!("rule/{rule}")
     } else {
@@ -1761,4 +1757,39 @@ fn grant_statements(b: &Bucket, g: &Grant) -> (Statement, Statement) {
         list = list.when("StringLike", "s3:prefix", [format!("{prefix}*")]);
     }
     (objects, list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_patterns_filter_on_detail() {
+        let p = event_pattern("b", Some("in/"), None);
+        assert_eq!(
+            p["detail"]["object"]["key"],
+            serde_json::json!([{"prefix": "in/"}])
+        );
+        let p = event_pattern("b", Some("in/*x"), Some(".zip"));
+        assert_eq!(
+            p["detail"]["object"]["key"],
+            serde_json::json!([{"wildcard": "in/\\*x*.zip"}])
+        );
+        let p = event_pattern("b", None, None);
+        assert!(p["detail"].get("object").is_none());
+        assert_eq!(p["detail"]["bucket"]["name"], serde_json::json!(["b"]));
+    }
+
+    #[test]
+    fn rule_arns_name_custom_buses() {
+        let r = Region::parse("eu-west-1").unwrap();
+        assert_eq!(
+            rule_arn(&r, "1", "default", "x"),
+            "arn:aws:events:eu-west-1:1:rule/x"
+        );
+        assert_eq!(
+            rule_arn(&r, "1", "bus", "x"),
+            "arn:aws:events:eu-west-1:1:rule/bus/x"
+        );
+    }
 }

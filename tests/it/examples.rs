@@ -73,3 +73,21 @@ fn graphs_render_for_every_example() {
         );
     }
 }
+
+#[test]
+fn the_readme_tour_is_valid_and_says_what_it_derives() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let start = readme.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    let tour = &readme[start..end];
+    let checked =
+        tether::check_bytes(tour.as_bytes(), "README.md").unwrap_or_else(|d| panic!("{d}"));
+    let lines = tour.trim().lines().count();
+    let resources = checked.expansion.resources.len();
+    assert!(
+        readme.contains(&format!(
+            "From these {lines} lines tether derives {resources} resources"
+        )),
+        "README must say: From these {lines} lines tether derives {resources} resources"
+    );
+}

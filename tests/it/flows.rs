@@ -208,6 +208,24 @@ fn flow1_upload_in_app_account_starts_pipeline_in_tools() {
         pl.stages[0].actions[0].configuration["PollForSourceChanges"],
         "false"
     );
+    assert_eq!(pl.role_arn, PIPELINE_ROLE_1);
+    // The source is in the app account: read through a source role there.
+    let source_role = "arn:aws:iam::222222222222:role/tether/flow1/flow1-release-source";
+    assert_eq!(
+        pl.stages[0].actions[0].role_arn.as_deref(),
+        Some(source_role)
+    );
+    assert_eq!(
+        trusted_aws(role(&e, "app/global/iam_role.flow1-release-source")),
+        set(&[PIPELINE_ROLE_1])
+    );
+    let sp = identity(&e, "app/global/iam_role.flow1-release-source");
+    assert!(sp.allows(
+        "",
+        "s3:GetObject",
+        "arn:aws:s3:::flow1-app-uploads/releases/app.zip"
+    ));
+    assert!(!sp.allows("", "s3:GetObject", "arn:aws:s3:::flow1-app-uploads/*"));
 
     // Creation order: rule and role before their target, bus before the forward target.
     let t = get(
