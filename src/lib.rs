@@ -10,8 +10,10 @@ pub mod graph;
 pub mod loader;
 pub mod model;
 pub mod names;
+pub mod plan;
 pub mod raw;
 pub mod region;
+pub mod state;
 pub mod validate;
 
 use diag::Diagnostics;

@@ -5,12 +5,13 @@
 //! its scalar, as AWS itself returns it (and as CodePipeline requires for the service
 //! principal of a pipeline role's trust policy).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const VERSION: &str = "2012-10-17";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PolicyDocument {
     #[serde(rename = "Version")]
     pub version: String,
@@ -18,7 +19,7 @@ pub struct PolicyDocument {
     pub statement: Vec<Statement>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Effect {
     Allow,
     Deny,
@@ -27,7 +28,7 @@ pub enum Effect {
 /// Condition block: operator → condition key → values.
 pub type Condition = BTreeMap<String, BTreeMap<String, OneOrMany>>;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Statement {
     #[serde(rename = "Sid", skip_serializing_if = "Option::is_none", default)]
     pub sid: Option<String>,
@@ -51,6 +52,18 @@ pub struct Statement {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
 #[serde(from = "OneOrManyRepr")]
 pub struct OneOrMany(pub BTreeSet<String>);
+
+impl JsonSchema for OneOrMany {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OneOrMany".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A string, or a sorted list of strings when there are several.",
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+        })
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -90,7 +103,7 @@ impl<S: Into<String>, I: IntoIterator<Item = S>> From<I> for OneOrMany {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Principal {
     /// `"*"`, used only in Deny statements.
     #[serde(rename = "*")]

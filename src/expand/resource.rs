@@ -1,13 +1,16 @@
 //! The desired resources an expansion produces: plain data, one value per AWS resource.
 
 use super::policy::{PolicyDocument, Statement};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// A resource's stable address: `<account>/<region>/<kind>.<name>`, with `global` as the
 /// region of IAM roles. It is also the value of the `tether:address` tag.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct Address(pub String);
 
@@ -28,7 +31,7 @@ impl fmt::Display for Address {
 }
 
 /// One desired AWS resource.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Resource {
     pub address: Address,
     /// Account key in the topology.
@@ -48,7 +51,7 @@ pub struct Resource {
     pub origin: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Spec {
     IamRole(RoleSpec),
@@ -74,7 +77,7 @@ impl Spec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RoleSpec {
     pub name: String,
     /// Always `/tether/<topology>/`: part of how tether recognises its roles.
@@ -90,7 +93,7 @@ pub struct RoleSpec {
     pub adopt: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "algorithm", rename_all = "snake_case")]
 pub enum Encryption {
     /// SSE-S3 (AES256).
@@ -99,7 +102,7 @@ pub enum Encryption {
     AwsKms { key: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BucketSpec {
     pub name: String,
     pub arn: String,
@@ -119,7 +122,7 @@ pub struct BucketSpec {
     pub adopt: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct KeySpec {
     /// `alias/<name>`: how tether finds the key (its id is assigned by AWS).
     pub alias: String,
@@ -132,7 +135,7 @@ pub struct KeySpec {
     pub deletion_window_days: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BusSpec {
     pub name: String,
     pub arn: String,
@@ -142,7 +145,7 @@ pub struct BusSpec {
     pub adopt: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RuleSpec {
     pub name: String,
     pub arn: String,
@@ -154,7 +157,7 @@ pub struct RuleSpec {
     pub description: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TargetSpec {
     pub rule: String,
     pub bus: String,
@@ -164,7 +167,7 @@ pub struct TargetSpec {
     pub role_arn: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PipelineSpec {
     pub name: String,
     pub arn: String,
@@ -179,26 +182,26 @@ pub struct PipelineSpec {
     pub stages: Vec<StageSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ArtifactStore {
     pub bucket: String,
     /// ARN of the KMS key alias.
     pub key: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PipelineVariable {
     pub name: String,
     pub default_value: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StageSpec {
     pub name: String,
     pub actions: Vec<ActionSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ActionSpec {
     pub name: String,
     pub category: String,

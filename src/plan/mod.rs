@@ -1,0 +1,150 @@
+//! The plan: a plain, serialisable list of resource changes.
+//!
+//! A plan is computed by [`diff::diff`] from the desired resources and the observed
+//! state, with no I/O. Each change carries its action, the reason, the full desired
+//! resource (`after`), the observed one (`before`) and a fingerprint of what was
+//! observed, so that `apply` can execute exactly this value and refuse a stale one.
+//! `schemas/plan.schema.json` documents the JSON form (`format_version` 1).
+
+pub mod diff;
+pub mod normalize;
+pub mod render;
+
+use crate::expand::resource::{Address, Resource};
+use crate::state::Observed;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Version of the plan's JSON form; bumped on incompatible change.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Create,
+    Update,
+    /// Delete and create again: an immutable field changed.
+    Replace,
+    Delete,
+    NoOp,
+}
+
+impl Action {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+            Action::NoOp => " ",
+        }
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+            Action::NoOp => "no-op",
+        }
+    }
+}
+
+/// One field that differs between live and desired.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FieldChange {
+    /// Dotted path of the field, for example `inline_policies.tether` or `tags.team`.
+    pub field: String,
+    /// The live value (`null` when absent).
+    pub before: serde_json::Value,
+    /// The desired value (`null` when it should go away).
+    pub after: serde_json::Value,
+    /// Policies are compared by meaning and shown as unified diffs.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub policy: bool,
+    /// Changing this field requires replacing the resource.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub forces_replacement: bool,
+}
+
+/// What will happen to one resource, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceChange {
+    pub address: Address,
+    pub kind: String,
+    pub account: String,
+    pub account_id: String,
+    pub region: String,
+    pub action: Action,
+    pub reason: String,
+    /// Field-level differences for updates and replacements.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub changes: Vec<FieldChange>,
+    /// What was observed; absent for creations.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub before: Option<Observed>,
+    /// What is desired; absent for deletions.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub after: Option<Resource>,
+    /// Fingerprint of what was observed at this address (`absent` when nothing was).
+    pub fingerprint: String,
+}
+
+/// A whole plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    pub format_version: u32,
+    pub topology: String,
+    /// SHA-256 of the topology file's bytes.
+    pub topology_sha256: String,
+    /// In execution order: creations and updates in dependency order, then deletions in
+    /// reverse dependency order. No-ops are kept so the plan records every fingerprint.
+    pub changes: Vec<ResourceChange>,
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Summary {
+    pub add: usize,
+    pub change: usize,
+    pub replace: usize,
+    pub destroy: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.action {
+                Action::Create => s.add += 1,
+                Action::Update => s.change += 1,
+                Action::Replace => s.replace += 1,
+                Action::Delete => s.destroy += 1,
+                Action::NoOp => {}
+            }
+        }
+        s
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Plan: {} to add, {} to change, {} to replace, {} to destroy.",
+            self.add, self.change, self.replace, self.destroy
+        )
+    }
+}
+
+/// The JSON Schema of the plan file.
+pub fn schema() -> serde_json::Value {
+    schemars::schema_for!(Plan).to_value()
+}

@@ -1,0 +1,82 @@
+//! What tether observed in live AWS, as plain data.
+//!
+//! The state reader (in `aws`) fills these values; the diff compares them with the
+//! desired resources without any I/O. An observed resource is described with the same
+//! spec types as a desired one, read back and normalised, plus what only the live side
+//! has: ownership, AWS-assigned ids, and statements that belong to someone else.
+
+use crate::expand::resource::{Address, Spec};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Who a live resource belongs to, by its tags (or IAM path / `Sid` prefix).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Owner {
+    /// Tagged with this topology's name.
+    This,
+    /// Tagged by another topology (named).
+    Other(String),
+    /// No ownership tag: created by someone else.
+    Nobody,
+}
+
+/// One live resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Observed {
+    pub address: Address,
+    pub account: String,
+    pub account_id: String,
+    pub region: String,
+    #[serde(flatten)]
+    pub spec: Spec,
+    pub tags: BTreeMap<String, String>,
+    pub owner: Owner,
+    /// An AWS-assigned identifier apply needs (the KMS key id).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub id: Option<String>,
+    /// Number of statements in a shared policy that tether does not manage; kept as
+    /// they are and never shown as drift.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub foreign_statements: usize,
+    /// Principals AWS shows as unique ids (`AROA…`): the role they named was deleted.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty", default)]
+    pub broken_principals: BTreeSet<String>,
+    /// Pending deletion (KMS keys), so not usable as it is.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub pending_deletion: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl Observed {
+    /// A digest of everything observed, for detecting change between plan and apply.
+    pub fn fingerprint(&self) -> String {
+        let text = serde_json::to_string(self).expect("observed state serialises");
+        let digest = Sha256::digest(text.as_bytes());
+        digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whether the resource records `lifecycle: protect` on itself.
+    pub fn protected(&self) -> bool {
+        self.tags
+            .get(crate::expand::TAG_LIFECYCLE)
+            .map(String::as_str)
+            == Some("protect")
+    }
+}
+
+/// Everything observed: resources at desired addresses (present or known absent) and
+/// owned resources discovered elsewhere.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// Live resource at each address read; `None` when it does not exist.
+    pub resources: BTreeMap<Address, Option<Observed>>,
+}
+
+/// Fingerprint of a resource that does not exist.
+pub const ABSENT: &str = "absent";
