@@ -12,6 +12,7 @@ pub mod model;
 pub mod names;
 pub mod plan;
 pub mod raw;
+pub mod reconcile;
 pub mod region;
 pub mod state;
 pub mod validate;
@@ -58,3 +59,4 @@ pub fn check_file(path: &std::path::Path) -> Result<Checked, Diagnostics> {
 pub fn check_bytes(bytes: &[u8], file: &str) -> Result<Checked, Diagnostics> {
     check(loader::load_bytes(bytes, file)?)
 }
+pub mod aws;

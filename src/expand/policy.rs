@@ -15,8 +15,24 @@ pub const VERSION: &str = "2012-10-17";
 pub struct PolicyDocument {
     #[serde(rename = "Version")]
     pub version: String,
-    #[serde(rename = "Statement")]
+    #[serde(rename = "Statement", deserialize_with = "one_or_many_statements")]
     pub statement: Vec<Statement>,
+}
+
+/// AWS accepts a single statement object in place of a list.
+fn one_or_many_statements<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<Statement>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        One(Box<Statement>),
+        Many(Vec<Statement>),
+    }
+    Ok(match Repr::deserialize(d)? {
+        Repr::One(s) => vec![*s],
+        Repr::Many(v) => v,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -46,6 +62,10 @@ pub struct Statement {
         default
     )]
     pub condition: Condition,
+    /// Keys tether never writes (`NotAction`, `NotPrincipal`, …) found in live policies,
+    /// kept so that they show up as differences instead of vanishing.
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// A sorted, de-duplicated list written as a scalar when it has one element.
@@ -68,15 +88,24 @@ impl JsonSchema for OneOrMany {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum OneOrManyRepr {
-    One(String),
-    Many(Vec<String>),
+    // `Many` first: a `Value` would also match a list.
+    Many(Vec<serde_json::Value>),
+    One(serde_json::Value),
+}
+
+/// Condition values may be written as booleans or numbers; they mean their text.
+fn text(v: serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    }
 }
 
 impl From<OneOrManyRepr> for OneOrMany {
     fn from(r: OneOrManyRepr) -> Self {
         match r {
-            OneOrManyRepr::One(s) => OneOrMany([s].into()),
-            OneOrManyRepr::Many(v) => OneOrMany(v.into_iter().collect()),
+            OneOrManyRepr::One(s) => OneOrMany([text(s)].into()),
+            OneOrManyRepr::Many(v) => OneOrMany(v.into_iter().map(text).collect()),
         }
     }
 }
@@ -103,7 +132,7 @@ impl<S: Into<String>, I: IntoIterator<Item = S>> From<I> for OneOrMany {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub enum Principal {
     /// `"*"`, used only in Deny statements.
     #[serde(rename = "*")]
@@ -112,6 +141,30 @@ pub enum Principal {
     Aws(OneOrMany),
     #[serde(rename = "Service")]
     Service(OneOrMany),
+    /// Any other principal found in a live policy (federated, several kinds at once, …).
+    #[serde(untagged)]
+    Other(serde_json::Value),
+}
+
+impl<'de> Deserialize<'de> for Principal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        if v == serde_json::Value::String("*".into()) {
+            return Ok(Principal::Anyone);
+        }
+        if let Some(m) = v.as_object() {
+            if m.len() == 1 {
+                let (kind, value) = m.iter().next().expect("one entry");
+                let parsed = serde_json::from_value::<OneOrMany>(value.clone());
+                match (kind.as_str(), parsed) {
+                    ("AWS", Ok(p)) => return Ok(Principal::Aws(p)),
+                    ("Service", Ok(p)) => return Ok(Principal::Service(p)),
+                    _ => {}
+                }
+            }
+        }
+        Ok(Principal::Other(v))
+    }
 }
 
 impl Statement {
@@ -123,6 +176,7 @@ impl Statement {
             action: actions.into(),
             resource: None,
             condition: BTreeMap::new(),
+            other: BTreeMap::new(),
         }
     }
 

@@ -22,6 +22,8 @@ pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Loaded {
     pub file: String,
+    /// SHA-256 of the file's bytes (hex), recorded in saved plans.
+    pub sha256: String,
     /// The node tree, kept to locate problems found by later stages.
     pub doc: Node,
     pub raw: RawTopology,
@@ -129,7 +131,18 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
             "a topology is a mapping with `version`, `name`, `accounts`, …",
         ));
     }
-    Ok(to_raw(doc, file))
+    let mut loaded = to_raw(doc, file);
+    loaded.sha256 = sha256_hex(bytes);
+    Ok(loaded)
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn pos_of_byte(text: &str, byte: usize) -> Pos {
@@ -239,6 +252,7 @@ fn to_raw(doc: Node, file: &str) -> Loaded {
     };
     Loaded {
         file: file.to_string(),
+        sha256: String::new(),
         doc,
         raw,
         broken,

@@ -148,6 +148,11 @@ fn deletion_rank(spec: &Spec) -> u8 {
     }
 }
 
+/// The targets and everything they depend on.
+pub fn closure(expansion: &Expansion, targets: &[Address]) -> BTreeSet<Address> {
+    select(expansion, targets)
+}
+
 /// The targets and everything they depend on; everything when there are no targets.
 fn select(expansion: &Expansion, targets: &[Address]) -> BTreeSet<Address> {
     if targets.is_empty() {

@@ -1,0 +1,74 @@
+//! Glue between the pure core and the provider layer: making a plan against live AWS.
+
+use crate::aws::read::{self, Scope};
+use crate::aws::{Aws, AwsError, CallCounter, Stats};
+use crate::expand::resource::Address;
+use crate::plan::diff::{self, PlanError};
+use crate::plan::Plan;
+use crate::Checked;
+use std::sync::Arc;
+
+/// Default bound on concurrent AWS reads: enough to hide latency across accounts and
+/// regions, low enough to stay clear of API throttling.
+pub const DEFAULT_PARALLELISM: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    /// Only these addresses and what they depend on; everything when empty.
+    pub targets: Vec<Address>,
+    pub parallelism: usize,
+}
+
+impl Default for PlanRequest {
+    fn default() -> Self {
+        PlanRequest {
+            targets: Vec::new(),
+            parallelism: DEFAULT_PARALLELISM,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Plan(Vec<PlanError>),
+    #[error("--target {address}: no such resource in the topology{hint}")]
+    UnknownTarget { address: String, hint: String },
+}
+
+/// Reads live state and computes the plan. Returns the plan and the API calls it cost.
+pub async fn plan(
+    checked: &Checked,
+    request: &PlanRequest,
+) -> Result<(Plan, Stats), ReconcileError> {
+    let expansion = &checked.expansion;
+    for t in &request.targets {
+        if expansion.get(t.as_str()).is_none() {
+            let hint = crate::diag::closest(
+                t.as_str(),
+                expansion.resources.iter().map(|r| r.address.as_str()),
+            )
+            .map(|c| format!(" (did you mean {c}?)"))
+            .unwrap_or_default();
+            return Err(ReconcileError::UnknownTarget {
+                address: t.to_string(),
+                hint,
+            });
+        }
+    }
+    let counter = CallCounter::default();
+    let aws = Arc::new(Aws::connect(&checked.topology, counter).await?);
+    let mut scope = Scope::new(&checked.topology, expansion);
+    if !request.targets.is_empty() {
+        scope.only = Some(diff::closure(expansion, &request.targets));
+    }
+    let state = read::read(aws.clone(), scope, expansion, request.parallelism).await?;
+    let options = diff::Options {
+        targets: request.targets.clone(),
+    };
+    let plan = diff::diff(expansion, &state, &checked.loaded.sha256, &options)
+        .map_err(ReconcileError::Plan)?;
+    Ok((plan, aws.stats()))
+}
