@@ -139,7 +139,7 @@ fn principal(v: &Value) -> Value {
             let mut out = Map::new();
             for (kind, values) in m {
                 let canon = if kind == "AWS" {
-                    set(values, |p| account_root(p))
+                    set(values, account_root)
                 } else {
                     set(values, str::to_string)
                 };

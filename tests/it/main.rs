@@ -1,8 +1,10 @@
 //! The one integration test binary: every test that runs the crate from the outside.
 
+mod emulator;
 mod examples;
 mod flows;
 mod invalid;
+mod plan;
 mod robustness;
 mod schema;
 

@@ -38,3 +38,9 @@ fn the_schema_is_strict_about_unknown_keys() {
         );
     }
 }
+
+#[test]
+fn committed_plan_schema_matches_the_types() {
+    let text = serde_json::to_string_pretty(&tether::plan::schema()).unwrap() + "\n";
+    expect_file(&root().join("schemas/plan.schema.json"), &text);
+}

@@ -1,0 +1,187 @@
+//! The one emulator harness: moto's server, started once per test run on a free
+//! loopback port, reset before each test that takes it.
+//!
+//! The Python environment comes from `scripts/test` (it creates `.venv` with the pinned
+//! moto when missing). A test that needs the emulator and cannot find it fails with a
+//! message saying how to get it; it never passes silently.
+
+use crate::root;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// The emulator acts in this account for unsigned-role credentials; topologies used in
+/// tests give their ambient account this id.
+pub const AMBIENT: &str = "123456789012";
+
+pub struct Emulator {
+    pub endpoint: String,
+    _child: Child,
+}
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("TETHER_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let p = root().join(".venv/bin/python");
+    if !p.exists() {
+        panic!(
+            "the emulator's Python environment is missing ({}).\n\
+             Run `scripts/test`, which creates it, or create it by hand:\n  \
+             python3 -m venv .venv && .venv/bin/pip install -r tests/emulator/requirements.txt",
+            p.display()
+        );
+    }
+    p
+}
+
+fn start() -> Emulator {
+    let mut child = Command::new(python())
+        .arg(root().join("tests/emulator/server.py"))
+        // AWS-managed policies exist only when loaded; execution roles attach them.
+        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting tests/emulator/server.py");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("reading the emulator's port");
+    let port = line
+        .trim()
+        .strip_prefix("PORT ")
+        .unwrap_or_else(|| panic!("the emulator did not start: {line:?}"));
+    Emulator {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        _child: child,
+    }
+}
+
+static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+static EXCLUSIVE: Mutex<()> = Mutex::new(());
+
+/// The emulator, reset, held exclusively by the caller until the guard drops (tests in
+/// this binary run in parallel; the emulator's state is shared).
+pub fn take() -> (MutexGuard<'static, ()>, &'static Emulator) {
+    let guard = EXCLUSIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let emu = EMULATOR.get_or_init(start);
+    emu.reset();
+    (guard, emu)
+}
+
+impl Emulator {
+    pub fn reset(&self) {
+        let addr = self.endpoint.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).expect("connecting to the emulator");
+        write!(
+            s,
+            "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        s.read_to_string(&mut response).unwrap();
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "reset failed: {response}"
+        );
+    }
+
+    /// Runs the tether binary against the emulator.
+    pub fn tether(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tether"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("running tether")
+    }
+
+    /// Runs a boto3 snippet (see `tests/emulator/oob.py`), as another tool would.
+    pub fn oob(&self, code: &str) -> String {
+        let out = Command::new(python())
+            .arg(root().join("tests/emulator/oob.py"))
+            .arg(&self.endpoint)
+            .arg(code)
+            .output()
+            .expect("running oob.py");
+        assert!(
+            out.status.success(),
+            "out-of-band change failed:\n{code}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Creates everything `topology` expands to, with another tool.
+    pub fn create_out_of_band(&self, topology: &Path, only: &[&str]) {
+        let expansion = self.tether(&[
+            "expand",
+            "--format",
+            "json",
+            "-f",
+            topology.to_str().unwrap(),
+        ]);
+        assert!(
+            expansion.status.success(),
+            "{}",
+            String::from_utf8_lossy(&expansion.stderr)
+        );
+        let mut child = Command::new(python())
+            .arg(root().join("tests/emulator/oob_apply.py"))
+            .arg(&self.endpoint)
+            .args(only)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&expansion.stdout)
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "oob_apply failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A copy of an example topology whose ambient account is the emulator's.
+pub struct Topology {
+    _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl Topology {
+    pub fn example(relative: &str) -> Topology {
+        let text = std::fs::read_to_string(root().join(relative)).unwrap();
+        Topology::from_text(&text.replace("111111111111", AMBIENT))
+    }
+
+    pub fn from_text(text: &str) -> Topology {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("topology.yaml");
+        std::fs::write(&path, text).unwrap();
+        Topology { _dir: dir, path }
+    }
+
+    pub fn rewrite(&self, f: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&self.path).unwrap();
+        std::fs::write(&self.path, f(text)).unwrap();
+    }
+
+    pub fn arg(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+}
