@@ -1077,3 +1077,37 @@ fn pipeline_spec(
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_ids_in_principals_are_broken_trust() {
+        let doc: PolicyDocument = serde_json::from_value(serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": ["AROAEXAMPLE123", "arn:aws:iam::111111111111:role/x", "111111111111"]}},
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "events.amazonaws.com"}}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(broken(&doc), BTreeSet::from(["AROAEXAMPLE123".to_string()]));
+    }
+
+    #[test]
+    fn shared_policies_split_into_ours_and_theirs() {
+        let doc: PolicyDocument = serde_json::from_value(serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "tether_acme_A", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+                {"Sid": "tether_acme-other_A", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}
+            ]
+        }))
+        .unwrap();
+        let (ours, theirs) = managed(Some(doc), "tether_acme_");
+        assert_eq!(ours.len(), 1);
+        assert_eq!(theirs, 2, "another topology's statements are not ours");
+    }
+}
