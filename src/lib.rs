@@ -25,9 +25,37 @@ use model::Topology;
 /// A topology that passed every offline check, with its expansion.
 #[derive(Debug)]
 pub struct Checked {
-    pub loaded: Loaded,
+    pub source: Source,
     pub topology: Topology,
     pub expansion: Expansion,
+}
+
+/// Where a checked topology came from: enough to locate later problems in the file.
+///
+/// The raw types and the node tree are dropped once validated (the model holds what is
+/// needed; at 2,000 pipelines they are tens of MiB): problems found later re-parse the
+/// text, which happens only on that error path.
+#[derive(Debug)]
+pub struct Source {
+    pub file: String,
+    pub sha256: String,
+    pub text: String,
+}
+
+impl Source {
+    pub fn diagnostics(&self, problems: Vec<diag::Diagnostic>) -> Diagnostics {
+        let doc = loader::node::parse(&self.text).ok().flatten();
+        let mut d = Diagnostics::new(&self.file);
+        d.errors = problems;
+        d.locate(|p, at_key| {
+            let doc = doc.as_ref()?;
+            at_key
+                .then(|| doc.locate_key(p))
+                .flatten()
+                .or_else(|| Some(doc.locate(p)))
+        });
+        d
+    }
 }
 
 /// Validates, expands and orders a loaded topology; every problem comes back located.
@@ -36,6 +64,19 @@ pub fn check(loaded: Loaded) -> Result<Checked, Diagnostics> {
         Ok(t) => t,
         Err(problems) => return Err(loaded.diagnostics(problems)),
     };
+    // Free the node tree and raw types now, before expansion allocates its own.
+    let Loaded {
+        file,
+        sha256,
+        text,
+        doc,
+        raw,
+        broken,
+        problems,
+    } = loaded;
+    drop((doc, raw, broken, problems));
+    let source = Source { file, sha256, text };
+    let loaded = &source;
     let expansion = match expand::expand(&topology) {
         Ok(e) => e,
         Err(problems) => return Err(loaded.diagnostics(problems)),
@@ -44,7 +85,7 @@ pub fn check(loaded: Loaded) -> Result<Checked, Diagnostics> {
     graph.order().map_err(|p| loaded.diagnostics(p))?;
     drop(graph);
     Ok(Checked {
-        loaded,
+        source,
         topology,
         expansion,
     })

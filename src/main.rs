@@ -171,7 +171,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         (Command::Plan(args), Ok(c)) => plan(c, args, &mut stdout),
         (Command::Graph { format }, Ok(c)) => {
             let graph = tether::graph::Graph::build(&c.expansion)
-                .map_err(|p| anyhow::anyhow!("{}", c.loaded.diagnostics(p)))?;
+                .map_err(|p| anyhow::anyhow!("{}", c.source.diagnostics(p)))?;
             let text = match format {
                 GraphFormat::Dot => graph.dot(),
                 GraphFormat::Mermaid => graph.mermaid(),

@@ -68,7 +68,7 @@ pub async fn plan(
     let options = diff::Options {
         targets: request.targets.clone(),
     };
-    let plan = diff::diff(expansion, &state, &checked.loaded.sha256, &options)
+    let plan = diff::diff(expansion, &state, &checked.source.sha256, &options)
         .map_err(ReconcileError::Plan)?;
     Ok((plan, aws.stats()))
 }

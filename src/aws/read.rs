@@ -241,7 +241,7 @@ fn broken(doc: &PolicyDocument) -> BTreeSet<String> {
     doc.statement
         .iter()
         .filter_map(|s| match &s.principal {
-            Some(Principal::Aws(p)) => Some(p.0.iter()),
+            Some(Principal::Aws(p)) => Some(p.iter()),
             _ => None,
         })
         .flatten()

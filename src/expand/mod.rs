@@ -267,7 +267,7 @@ impl<'a> Ex<'a> {
             Some(existing) => {
                 debug_assert_eq!(existing.action, statement.action, "one Sid, one action set");
                 if let (Some(a), Some(b)) = (&mut existing.resource, statement.resource) {
-                    a.0.extend(b.0);
+                    a.extend(b);
                 }
             }
             None => {
@@ -286,7 +286,7 @@ impl<'a> Ex<'a> {
         {
             Some(s) => {
                 if let Some(policy::Principal::Aws(p)) = &mut s.principal {
-                    p.0.insert(principal_arn);
+                    p.insert(principal_arn);
                 }
             }
             None => draft.trust.push(stmt.aws([principal_arn])),
@@ -408,7 +408,7 @@ impl<'a> Ex<'a> {
         match statements.get_mut(&sid) {
             Some(existing) => {
                 if let (Some(a), Some(b)) = (&mut existing.resource, statement.resource) {
-                    a.0.extend(b.0);
+                    a.extend(b);
                 }
             }
             None => {
@@ -1593,7 +1593,11 @@ impl<'a> Ex<'a> {
         }
         Ok(Expansion {
             topology: self.t.name.clone(),
-            resources: self.resources.into_values().collect(),
+            resources: {
+                let mut v = Vec::with_capacity(self.resources.len());
+                v.extend(self.resources.into_values());
+                v
+            },
         })
     }
 

@@ -69,9 +69,12 @@ pub struct Statement {
 }
 
 /// A sorted, de-duplicated list written as a scalar when it has one element.
+///
+/// A sorted `Vec` rather than a `BTreeSet`: most lists hold one or two ARNs, and a
+/// tree node per list would dominate the memory of a large expansion.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize)]
 #[serde(from = "OneOrManyRepr")]
-pub struct OneOrMany(pub BTreeSet<String>);
+pub struct OneOrMany(Vec<String>);
 
 impl JsonSchema for OneOrMany {
     fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -104,8 +107,8 @@ fn text(v: serde_json::Value) -> String {
 impl From<OneOrManyRepr> for OneOrMany {
     fn from(r: OneOrManyRepr) -> Self {
         match r {
-            OneOrManyRepr::One(s) => OneOrMany([text(s)].into()),
-            OneOrManyRepr::Many(v) => OneOrMany(v.into_iter().map(text).collect()),
+            OneOrManyRepr::One(s) => OneOrMany::new(vec![text(s)]),
+            OneOrManyRepr::Many(v) => OneOrMany::new(v.into_iter().map(text).collect()),
         }
     }
 }
@@ -113,7 +116,7 @@ impl From<OneOrManyRepr> for OneOrMany {
 impl Serialize for OneOrMany {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if self.0.len() == 1 {
-            s.serialize_str(self.0.iter().next().expect("one element"))
+            s.serialize_str(self.0.first().expect("one element"))
         } else {
             s.collect_seq(&self.0)
         }
@@ -121,14 +124,50 @@ impl Serialize for OneOrMany {
 }
 
 impl OneOrMany {
+    fn new(mut items: Vec<String>) -> Self {
+        items.sort();
+        items.dedup();
+        items.shrink_to_fit();
+        OneOrMany(items)
+    }
+
     pub fn contains(&self, s: &str) -> bool {
-        self.0.contains(s)
+        self.0.binary_search_by(|x| x.as_str().cmp(s)).is_ok()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &String> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The values as a set, for comparisons in tests and checks.
+    pub fn to_set(&self) -> BTreeSet<String> {
+        self.0.iter().cloned().collect()
+    }
+
+    pub fn insert(&mut self, s: String) {
+        if let Err(i) = self.0.binary_search(&s) {
+            self.0.insert(i, s);
+        }
+    }
+
+    pub fn extend(&mut self, other: OneOrMany) {
+        let mut all = std::mem::take(&mut self.0);
+        all.extend(other.0);
+        *self = OneOrMany::new(all);
     }
 }
 
 impl<S: Into<String>, I: IntoIterator<Item = S>> From<I> for OneOrMany {
     fn from(items: I) -> Self {
-        OneOrMany(items.into_iter().map(Into::into).collect())
+        OneOrMany::new(items.into_iter().map(Into::into).collect())
     }
 }
 

@@ -24,6 +24,8 @@ pub struct Loaded {
     pub file: String,
     /// SHA-256 of the file's bytes (hex), recorded in saved plans.
     pub sha256: String,
+    /// The file's text, to locate problems found after the node tree is dropped.
+    pub text: String,
     /// The node tree, kept to locate problems found by later stages.
     pub doc: Node,
     pub raw: RawTopology,
@@ -133,6 +135,7 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
     }
     let mut loaded = to_raw(doc, file);
     loaded.sha256 = sha256_hex(bytes);
+    loaded.text = text.to_string();
     Ok(loaded)
 }
 
@@ -253,6 +256,7 @@ fn to_raw(doc: Node, file: &str) -> Loaded {
     Loaded {
         file: file.to_string(),
         sha256: String::new(),
+        text: String::new(),
         doc,
         raw,
         broken,

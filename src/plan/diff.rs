@@ -546,15 +546,22 @@ mod tests {
         let mut s = applied(&e);
         let addr = Address("app/global/iam_role.flow1-release-source".into());
         let o = s.resources.get_mut(&addr).unwrap().as_mut().unwrap();
-        let Spec::IamRole(r) = &mut o.spec else { panic!() };
+        let Spec::IamRole(r) = &mut o.spec else {
+            panic!()
+        };
         // What AWS shows after the pipeline role was deleted and created again.
-        r.trust_policy.statement[0].principal =
-            Some(crate::expand::policy::Principal::Aws(["AROAEXAMPLEID123456"].into()));
+        r.trust_policy.statement[0].principal = Some(crate::expand::policy::Principal::Aws(
+            ["AROAEXAMPLEID123456"].into(),
+        ));
         o.broken_principals.insert("AROAEXAMPLEID123456".into());
         let plan = diff(&e, &s, "x", &Options::default()).unwrap();
         let c = plan.changes.iter().find(|c| c.address == addr).unwrap();
         assert_eq!(c.action, Action::Update);
-        assert!(c.reason.starts_with("broken trust: AROAEXAMPLEID123456"), "{}", c.reason);
+        assert!(
+            c.reason.starts_with("broken trust: AROAEXAMPLEID123456"),
+            "{}",
+            c.reason
+        );
         assert_eq!(c.changes[0].field, "trust_policy");
     }
 }

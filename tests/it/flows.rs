@@ -52,11 +52,11 @@ fn set(items: &[&str]) -> std::collections::BTreeSet<String> {
 }
 
 fn actions(s: &Statement) -> std::collections::BTreeSet<String> {
-    s.action.0.clone()
+    s.action.to_set()
 }
 
 fn resources(s: &Statement) -> std::collections::BTreeSet<String> {
-    s.resource.as_ref().map(|r| r.0.clone()).unwrap_or_default()
+    s.resource.as_ref().map(|r| r.to_set()).unwrap_or_default()
 }
 
 /// The only principals a trust policy admits to `sts:AssumeRole`.
@@ -76,12 +76,11 @@ fn trusted_service(r: &tether::expand::resource::RoleSpec) -> Vec<&Statement> {
         .collect()
 }
 
-fn condition<'a>(
-    s: &'a Statement,
-    op: &str,
-    key: &str,
-) -> Option<&'a std::collections::BTreeSet<String>> {
-    s.condition.get(op).and_then(|m| m.get(key)).map(|v| &v.0)
+fn condition(s: &Statement, op: &str, key: &str) -> Option<std::collections::BTreeSet<String>> {
+    s.condition
+        .get(op)
+        .and_then(|m| m.get(key))
+        .map(|v| v.to_set())
 }
 
 const PIPELINE_ROLE_1: &str = "arn:aws:iam::111111111111:role/tether/flow1/flow1-release-pipeline";
@@ -130,11 +129,11 @@ fn flow1_upload_in_app_account_starts_pipeline_in_tools() {
     );
     assert_eq!(
         condition(svc[0], "StringEquals", "aws:SourceAccount"),
-        Some(&set(&["222222222222"]))
+        Some(set(&["222222222222"]))
     );
     assert_eq!(
         condition(svc[0], "ArnEquals", "aws:SourceArn"),
-        Some(&set(&[fwd_rule_arn]))
+        Some(set(&[fwd_rule_arn]))
     );
     assert!(trusted_aws(fwd_role).is_empty());
     let policy = identity(&e, "app/global/iam_role.flow1-on-upload-forward");
@@ -178,11 +177,11 @@ fn flow1_upload_in_app_account_starts_pipeline_in_tools() {
     let svc = trusted_service(start_role);
     assert_eq!(
         condition(svc[0], "StringEquals", "aws:SourceAccount"),
-        Some(&set(&["111111111111"]))
+        Some(set(&["111111111111"]))
     );
     assert_eq!(
         condition(svc[0], "ArnEquals", "aws:SourceArn"),
-        Some(&set(&[start_rule_arn]))
+        Some(set(&[start_rule_arn]))
     );
     let policy = identity(&e, "tools/global/iam_role.flow1-on-upload-start");
     assert_eq!(policy.statement.len(), 1);
@@ -321,7 +320,7 @@ fn flow2_tools_account_deploys_into_target_account() {
         .unwrap();
     assert_eq!(
         condition(list, "StringLike", "s3:prefix"),
-        Some(&set(&["dev/*"]))
+        Some(set(&["dev/*"]))
     );
     // … and the role's own policy says the same, so the access works from both sides.
     let tf_policy = identity(&e, "dev/global/iam_role.flow2-terraform");
@@ -350,7 +349,7 @@ fn flow2_tools_account_deploys_into_target_account() {
     assert_eq!(resources(pass[0]), set(&[exec_role]));
     assert_eq!(
         condition(pass[0], "StringEquals", "iam:PassedToService"),
-        Some(&set(&["cloudformation.amazonaws.com"]))
+        Some(set(&["cloudformation.amazonaws.com"]))
     );
 
     // The execution role is trusted by CloudFormation in its own account only.
@@ -363,7 +362,7 @@ fn flow2_tools_account_deploys_into_target_account() {
     );
     assert_eq!(
         condition(svc[0], "StringEquals", "aws:SourceAccount"),
-        Some(&set(&["333333333333"]))
+        Some(set(&["333333333333"]))
     );
     assert!(trusted_aws(ex).is_empty());
 
@@ -445,7 +444,7 @@ fn flow3_source_in_another_account() {
     );
     assert_eq!(
         condition(kms, "ForAnyValue:StringEquals", "kms:ResourceAliases"),
-        Some(&set(&["alias/flow3-artifacts"]))
+        Some(set(&["alias/flow3-artifacts"]))
     );
 
     // The artifact bucket and key policies admit the source role to write.
@@ -502,7 +501,7 @@ fn flow3_source_in_another_account() {
     );
     assert_eq!(
         condition(svc[0], "StringEquals", "aws:SourceAccount"),
-        Some(&set(&["111111111111"]))
+        Some(set(&["111111111111"]))
     );
     // Invoking the function in its own account needs no action role.
     assert!(pp.allows(
@@ -661,7 +660,7 @@ fn derived_policies_are_least_privilege_in_every_example() {
                         .expect("TLS-only");
                     assert_eq!(
                         condition(tls, "Bool", "aws:SecureTransport"),
-                        Some(&set(&["false"]))
+                        Some(set(&["false"]))
                     );
                     statements.extend(b.policy_statements.iter().map(|s| ("bucket", s)));
                 }
@@ -689,7 +688,7 @@ fn derived_policies_are_least_privilege_in_every_example() {
                     && s.sid
                         .as_deref()
                         .is_some_and(|x| x.ends_with("KeyAdministration"));
-                for a in &s.action.0 {
+                for a in s.action.iter() {
                     assert!(
                         !a.contains('*') || key_admin,
                         "{}: derived Allow with wildcard action {a}",
