@@ -165,4 +165,5 @@ fn main() {
         }
     }
     let _ = server.kill();
+    let _ = server.wait();
 }
