@@ -107,11 +107,13 @@ impl Cx<'_> {
             Some(r) => match Region::parse(r) {
                 Some(r) => Some(r),
                 None => {
-                    self.err_help(
-                        path.clone(),
-                        format!("unknown region `{r}`"),
-                        suggest(r, Region::all()),
-                    );
+                    let help = match crate::diag::closest(r, Region::all()) {
+                        Some(c) => format!("did you mean `{c}`?"),
+                        None => {
+                            "use an AWS region code such as `us-east-1` or `eu-west-1`".to_string()
+                        }
+                    };
+                    self.err_help(path.clone(), format!("unknown region `{r}`"), help);
                     None
                 }
             },
@@ -977,14 +979,15 @@ impl Cx<'_> {
             }
         } else if let Some(c) = &a.cloudformation {
             let cp = path.key("cloudformation");
+            // An unknown account or region is reported; the other fields are still checked.
             let target = match &c.account {
-                Some(acc) => self.account(&cp.key("account"), acc)?,
-                None => account.clone(),
+                Some(acc) => self.account(&cp.key("account"), acc),
+                None => Some(account.clone()),
             };
             let r = self.region(
                 &cp.key("region"),
                 c.region.as_ref().or(Some(&region.to_string())),
-            )?;
+            );
             self.check(&cp.key("stack"), names::stack(&c.stack));
             if c.template.is_empty() {
                 self.err(cp.key("template"), "template path is empty");
@@ -998,6 +1001,7 @@ impl Cx<'_> {
                     );
                 }
             }
+            let (target, r) = (target?, r?);
             let execution = self.execution(
                 &cp,
                 &target,
@@ -1017,14 +1021,15 @@ impl Cx<'_> {
             }
         } else if let Some(c) = &a.commands {
             let cp = path.key("commands");
+            // An unknown account or region is reported; the other fields are still checked.
             let target = match &c.account {
-                Some(acc) => self.account(&cp.key("account"), acc)?,
-                None => account.clone(),
+                Some(acc) => self.account(&cp.key("account"), acc),
+                None => Some(account.clone()),
             };
             let r = self.region(
                 &cp.key("region"),
                 c.region.as_ref().or(Some(&region.to_string())),
-            )?;
+            );
             if c.commands.is_empty() {
                 self.err(
                     cp.key("commands"),
@@ -1040,6 +1045,7 @@ impl Cx<'_> {
             for (i, s) in c.stacks.iter().enumerate() {
                 self.check(&cp.key("stacks").index(i), names::stack(s));
             }
+            let (target, r) = (target?, r?);
             let execution = if c.stacks.is_empty() {
                 if c.execution_role.is_some() || !c.execution_policies.is_empty() {
                     self.err_help(
@@ -1335,7 +1341,15 @@ impl Cx<'_> {
                     let Some(b) = buckets.get(bucket) else {
                         continue;
                     };
-                    let sp = a.origin.key("source").key("s3").key("bucket");
+                    // The shorthand `source:` is its own origin; stage actions hold one.
+                    let shorthand =
+                        a.origin.0.last() == Some(&crate::diag::Seg::Key("source".into()));
+                    let src = if shorthand {
+                        a.origin.clone()
+                    } else {
+                        a.origin.key("source")
+                    };
+                    let sp = src.key("s3").key("bucket");
                     if b.region != pl.region {
                         self.err(
                             sp.clone(),

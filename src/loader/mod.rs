@@ -179,13 +179,15 @@ fn to_raw(doc: Node, file: &str) -> Loaded {
         match take(key) {
             Some(v) => Some(v),
             None => {
+                // A missing required key is reported here, and marked so that later
+                // checks of its value stay quiet; a missing optional key is no problem.
                 if !help.is_empty() {
                     problems.push(
                         Diagnostic::new(YamlPath::root(), format!("missing key `{key}`"))
                             .help(help),
                     );
+                    broken.insert((String::new(), key.to_string()));
                 }
-                broken.insert((String::new(), key.to_string()));
                 None
             }
         }
