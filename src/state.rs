@@ -21,6 +21,8 @@ pub enum Owner {
     Other(String),
     /// No ownership tag: created by someone else.
     Nobody,
+    /// The name is taken in another AWS account (S3's global namespace).
+    OtherAccount,
 }
 
 /// One live resource.

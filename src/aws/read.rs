@@ -476,7 +476,7 @@ fn foreign_bucket(place: Place<'_>, r: &Resource, b: &BucketSpec) -> Observed {
         r.address.clone(),
         spec,
         BTreeMap::new(),
-        Owner::Other("another AWS account".into()),
+        Owner::OtherAccount,
     )
 }
 

@@ -214,6 +214,14 @@ fn change(desired: &Resource, observed: Option<&Observed>) -> Result<ResourceCha
         return Ok(base(Action::Create, "does not exist".into(), Vec::new()));
     };
     let adopting = o.owner != Owner::This;
+    if o.owner == Owner::OtherAccount {
+        return Err(PlanError::NotManaged {
+            address: desired.address.clone(),
+            name: name(&desired.spec),
+            owner: " (the name is taken by another AWS account, so it cannot be adopted either)"
+                .into(),
+        });
+    }
     if adopting && !adopt(desired) {
         return Err(PlanError::NotManaged {
             address: desired.address.clone(),
@@ -270,6 +278,11 @@ pub fn fields(desired: &Resource, observed: &Observed) -> Vec<FieldChange> {
     let keys: BTreeSet<&String> = want.keys().chain(have.keys()).collect();
     for k in keys {
         if IGNORED.contains(&k.as_str()) {
+            continue;
+        }
+        // An adopted role keeps its IAM path: changing it would mean replacing a role
+        // tether is taking over, not creating.
+        if k == "path" && observed.owner != Owner::This {
             continue;
         }
         let a = have.get(k).cloned().unwrap_or(Value::Null);
@@ -513,6 +526,30 @@ mod tests {
             .find(|c| c.address.as_str() == "app/us-east-1/s3_bucket.old")
             .unwrap();
         assert!(kept.reason.starts_with("kept"));
+    }
+
+    #[test]
+    fn an_adopted_role_keeps_its_path() {
+        let e = example();
+        let mut s = applied(&e);
+        let addr = Address("app/global/iam_role.flow1-on-upload-forward".into());
+        let o = s.resources.get_mut(&addr).unwrap().as_mut().unwrap();
+        o.owner = Owner::Nobody;
+        o.tags.clear();
+        let Spec::IamRole(r) = &mut o.spec else {
+            panic!()
+        };
+        r.path = "/".into();
+        let mut e2 = e.clone();
+        for r in &mut e2.resources {
+            if let Spec::IamRole(x) = &mut r.spec {
+                x.adopt = true;
+            }
+        }
+        let plan = diff(&e2, &s, "x", &Options::default()).unwrap();
+        let c = plan.changes.iter().find(|c| c.address == addr).unwrap();
+        assert_eq!(c.action, Action::Update, "{:?}", c.changes);
+        assert!(c.changes.iter().all(|f| f.field != "path"));
     }
 
     #[test]
