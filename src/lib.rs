@@ -100,4 +100,5 @@ pub fn check_file(path: &std::path::Path) -> Result<Checked, Diagnostics> {
 pub fn check_bytes(bytes: &[u8], file: &str) -> Result<Checked, Diagnostics> {
     check(loader::load_bytes(bytes, file)?)
 }
+pub mod apply;
 pub mod aws;

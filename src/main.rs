@@ -49,6 +49,28 @@ enum Command {
     },
     /// Read live AWS and show the changes that would make it match the topology.
     Plan(PlanArgs),
+    /// Make live AWS match the topology: plan, confirm, execute. With PLANFILE, execute
+    /// exactly that saved plan, refusing if anything it observed has changed.
+    Apply(ApplyArgs),
+}
+
+#[derive(clap::Args)]
+struct ApplyArgs {
+    /// A plan saved with `tether plan --out`.
+    planfile: Option<PathBuf>,
+    /// Do not ask for confirmation (for CI). Without a terminal, apply refuses to run
+    /// unless this is given.
+    #[arg(long)]
+    auto_approve: bool,
+    /// How many steps (and reads) run at once.
+    #[arg(long, default_value_t = tether::reconcile::DEFAULT_PARALLELISM)]
+    parallelism: usize,
+    /// Print the AWS API calls made, by service and operation, reads and writes apart.
+    #[arg(long)]
+    stats: bool,
+    /// No colour, even on a terminal.
+    #[arg(long)]
+    no_color: bool,
 }
 
 #[derive(clap::Args)]
@@ -169,6 +191,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         (Command::Plan(args), Ok(c)) => plan(c, args, &mut stdout),
+        (Command::Apply(args), Ok(c)) => apply(c, args, &mut stdout),
         (Command::Graph { format }, Ok(c)) => {
             let graph = tether::graph::Graph::build(&c.expansion)
                 .map_err(|p| anyhow::anyhow!("{}", c.source.diagnostics(p)))?;
@@ -224,6 +247,123 @@ fn plan(
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn apply(
+    checked: tether::Checked,
+    args: ApplyArgs,
+    stdout: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    use tether::reconcile;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let request = reconcile::PlanRequest {
+        targets: Vec::new(),
+        parallelism: args.parallelism,
+    };
+    let color = !args.no_color
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stdout().is_terminal();
+    let aws = runtime.block_on(reconcile::connect(&checked))?;
+    let plan = match &args.planfile {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the plan {}", path.display()))?;
+            let saved: tether::plan::Plan = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a tether plan", path.display()))?;
+            if saved.format_version != tether::plan::FORMAT_VERSION {
+                anyhow::bail!(
+                    "{} has plan format {}, this tether reads format {}",
+                    path.display(),
+                    saved.format_version,
+                    tether::plan::FORMAT_VERSION
+                );
+            }
+            runtime.block_on(reconcile::check_fresh(&checked, &saved, &request))?;
+            saved
+        }
+        None => {
+            let plan = runtime.block_on(reconcile::plan_with(aws.clone(), &checked, &request))?;
+            stdout.write_all(tether::plan::render::text(&plan, color).as_bytes())?;
+            if !plan.has_changes() {
+                writeln!(stdout, "Nothing to apply.")?;
+                if args.stats {
+                    eprint!("{}", aws.stats().render());
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !args.auto_approve {
+                if !std::io::stdin().is_terminal() {
+                    anyhow::bail!("refusing to apply without confirmation: there is no terminal to ask on; review the plan and pass --auto-approve (or apply a saved plan file)");
+                }
+                write!(stdout, "\nApply these changes? Only 'yes' is accepted: ")?;
+                stdout.flush()?;
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if answer.trim() != "yes" {
+                    writeln!(stdout, "Apply cancelled.")?;
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            plan
+        }
+    };
+    if !plan.has_changes() {
+        writeln!(stdout, "Nothing to apply.")?;
+        if args.stats {
+            eprint!("{}", aws.stats().render());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let started = std::time::Instant::now();
+    let on_event = std::sync::Arc::new(move |e: tether::apply::Event| {
+        use tether::apply::{Event, Outcome};
+        let t = started.elapsed().as_secs_f64();
+        let line = match e {
+            Event::Started(a, action) => format!("[{t:7.1}s] {} {a} …", action.verb()),
+            Event::Waiting(a, why, wait) => format!(
+                "[{t:7.1}s] waiting {:.1}s for {a}: {why}",
+                wait.as_secs_f64()
+            ),
+            Event::Finished(a, action, Outcome::Done) => {
+                format!("[{t:7.1}s] {} {a}: done", action.verb())
+            }
+            Event::Finished(a, action, Outcome::Failed(err)) => {
+                format!("[{t:7.1}s] {} {a}: FAILED: {err}", action.verb())
+            }
+            Event::Finished(a, action, Outcome::Skipped(because)) => {
+                format!(
+                    "[{t:7.1}s] {} {a}: skipped (depends on {because})",
+                    action.verb()
+                )
+            }
+        };
+        eprintln!("{line}");
+    });
+    let options = tether::apply::Options {
+        parallelism: args.parallelism,
+        retry_bound: tether::apply::DEFAULT_RETRY_BOUND,
+        home_region: checked
+            .topology
+            .default_region
+            .as_ref()
+            .map_or_else(|| "us-east-1".to_string(), |r| r.to_string()),
+    };
+    let report = runtime.block_on(tether::apply::execute(
+        aws.clone(),
+        &plan,
+        &options,
+        on_event,
+    ));
+    stdout.write_all(report.render().as_bytes())?;
+    if args.stats {
+        eprint!("{}", aws.stats().render());
+    }
+    Ok(if report.failed() + report.skipped() > 0 {
+        ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })

@@ -36,6 +36,15 @@ pub enum ReconcileError {
     Plan(Vec<PlanError>),
     #[error("--target {address}: no such resource in the topology{hint}")]
     UnknownTarget { address: String, hint: String },
+    #[error("plan is stale: {} changed since it was made; make a new plan", .0.join(", "))]
+    Stale(Vec<String>),
+}
+
+/// Opens the AWS sessions of a topology, counting calls with a fresh counter.
+pub async fn connect(checked: &Checked) -> Result<Arc<Aws>, ReconcileError> {
+    Ok(Arc::new(
+        Aws::connect(&checked.topology, CallCounter::default()).await?,
+    ))
 }
 
 /// Reads live state and computes the plan. Returns the plan and the API calls it cost.
@@ -43,6 +52,17 @@ pub async fn plan(
     checked: &Checked,
     request: &PlanRequest,
 ) -> Result<(Plan, Stats), ReconcileError> {
+    let aws = connect(checked).await?;
+    let plan = plan_with(aws.clone(), checked, request).await?;
+    Ok((plan, aws.stats()))
+}
+
+/// Computes the plan with open sessions.
+pub async fn plan_with(
+    aws: Arc<Aws>,
+    checked: &Checked,
+    request: &PlanRequest,
+) -> Result<Plan, ReconcileError> {
     let expansion = &checked.expansion;
     for t in &request.targets {
         if expansion.get(t.as_str()).is_none() {
@@ -58,17 +78,42 @@ pub async fn plan(
             });
         }
     }
-    let counter = CallCounter::default();
-    let aws = Arc::new(Aws::connect(&checked.topology, counter).await?);
     let mut scope = Scope::new(&checked.topology, expansion);
     if !request.targets.is_empty() {
         scope.only = Some(diff::closure(expansion, &request.targets));
     }
-    let state = read::read(aws.clone(), scope, expansion, request.parallelism).await?;
+    let state = read::read(aws, scope, expansion, request.parallelism).await?;
     let options = diff::Options {
         targets: request.targets.clone(),
     };
-    let plan = diff::diff(expansion, &state, &checked.source.sha256, &options)
-        .map_err(ReconcileError::Plan)?;
-    Ok((plan, aws.stats()))
+    diff::diff(expansion, &state, &checked.source.sha256, &options).map_err(ReconcileError::Plan)
+}
+
+/// Refuses a saved plan when the topology file or anything it observed has changed.
+pub async fn check_fresh(
+    checked: &Checked,
+    saved: &Plan,
+    request: &PlanRequest,
+) -> Result<(), ReconcileError> {
+    let mut changed = Vec::new();
+    if saved.topology_sha256 != checked.source.sha256 {
+        changed.push(format!("the topology file {}", checked.source.file));
+    }
+    let (fresh, _) = plan(checked, request).await?;
+    let now: std::collections::BTreeMap<&Address, &str> = fresh
+        .changes
+        .iter()
+        .map(|c| (&c.address, c.fingerprint.as_str()))
+        .collect();
+    for c in &saved.changes {
+        let current = now.get(&c.address).copied().unwrap_or(crate::state::ABSENT);
+        if current != c.fingerprint {
+            changed.push(c.address.to_string());
+        }
+    }
+    if changed.is_empty() {
+        Ok(())
+    } else {
+        Err(ReconcileError::Stale(changed))
+    }
 }

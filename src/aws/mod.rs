@@ -9,6 +9,7 @@
 
 pub mod read;
 mod stats;
+pub mod write;
 
 use crate::model::{AccountAccess, Topology};
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -42,7 +42,12 @@ fn start() -> Emulator {
         // AWS-managed policies exist only when loaded; execution roles attach them.
         .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        // The server logs every request; keep them out of the test output.
+        .stderr(
+            std::fs::File::create(std::env::temp_dir().join("tether-emulator.log"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        )
         .spawn()
         .expect("starting tests/emulator/server.py");
     let mut line = String::new();

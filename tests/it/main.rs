@@ -1,5 +1,6 @@
 //! The one integration test binary: every test that runs the crate from the outside.
 
+mod apply;
 mod emulator;
 mod examples;
 mod flows;
