@@ -311,15 +311,27 @@ impl Writer<'_> {
         let a = &r.address;
         let fields = changed(change);
         let want = |f: &str| create || fields.contains(f);
+        let tag_set: Vec<Tag> = r
+            .tags
+            .iter()
+            .map(|(k, v)| {
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .expect("key and value set")
+            })
+            .collect();
         if create {
-            let mut req = s3.create_bucket().bucket(&x.name);
+            // Tags go with the bucket itself, so it is never without its ownership tags.
+            let mut conf = CreateBucketConfiguration::builder().set_tags(Some(tag_set.clone()));
             if r.region != "us-east-1" {
-                req = req.create_bucket_configuration(
-                    CreateBucketConfiguration::builder()
-                        .location_constraint(BucketLocationConstraint::from(r.region.as_str()))
-                        .build(),
-                );
+                conf = conf.location_constraint(BucketLocationConstraint::from(r.region.as_str()));
             }
+            let req = s3
+                .create_bucket()
+                .bucket(&x.name)
+                .create_bucket_configuration(conf.build());
             if let Err(e) = req.send().await {
                 let e = AwsError::from_sdk(format!("{a}: creating the bucket"), e);
                 if e.code() != Some("BucketAlreadyOwnedByYou") {
@@ -328,17 +340,7 @@ impl Writer<'_> {
             }
         }
         if create || tags_changed(change) {
-            let set: Vec<Tag> = r
-                .tags
-                .iter()
-                .map(|(k, v)| {
-                    Tag::builder()
-                        .key(k)
-                        .value(v)
-                        .build()
-                        .expect("key and value set")
-                })
-                .collect();
+            let set = tag_set;
             s3.put_bucket_tagging()
                 .bucket(&x.name)
                 .tagging(
@@ -487,6 +489,39 @@ impl Writer<'_> {
             .collect();
         if create {
             let policy = self.merge(None, &x.policy_statements, a)?;
+            // An interrupted apply may have created the key but not its alias: find it by
+            // its address tag and finish it, instead of creating a duplicate.
+            if let Some(id) = self.unaliased_key(a).await? {
+                kms.create_alias()
+                    .alias_name(&x.alias)
+                    .target_key_id(&id)
+                    .send()
+                    .await
+                    .map_err(sdk(a, "creating the alias"))?;
+                if let Some(policy) = policy {
+                    kms.put_key_policy()
+                        .key_id(&id)
+                        .policy_name("default")
+                        .policy(policy)
+                        .send()
+                        .await
+                        .map_err(sdk(a, "writing the key policy"))?;
+                }
+                kms.tag_resource()
+                    .key_id(&id)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map_err(sdk(a, "writing tags"))?;
+                if x.rotation {
+                    kms.enable_key_rotation()
+                        .key_id(&id)
+                        .send()
+                        .await
+                        .map_err(sdk(a, "enabling rotation"))?;
+                }
+                return Ok(());
+            }
             let key = kms
                 .create_key()
                 .description(&x.description)
@@ -601,6 +636,68 @@ impl Writer<'_> {
                 .map_err(sdk(a, "writing tags"))?;
         }
         Ok(())
+    }
+
+    /// A key tagged with `address` that no alias points to (left by a crash between
+    /// CreateKey and CreateAlias). Costs a tag read per unaliased key, on create only.
+    async fn unaliased_key(&self, a: &Address) -> Result<Option<String>, AwsError> {
+        let kms = &self.clients.kms;
+        let mut aliased = BTreeSet::new();
+        let mut pages = kms.list_aliases().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk(a, "listing aliases"))?;
+            aliased.extend(
+                page.aliases()
+                    .iter()
+                    .filter_map(|x| x.target_key_id().map(String::from)),
+            );
+        }
+        let mut pages = kms.list_keys().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk(a, "listing keys"))?;
+            for k in page.keys() {
+                let Some(id) = k.key_id() else { continue };
+                if aliased.contains(id) {
+                    continue;
+                }
+                let tags = match kms.list_resource_tags().key_id(id).send().await {
+                    Ok(t) => t,
+                    Err(_) => continue, // another principal's key we may not read
+                };
+                let ours = tags.tags().iter().any(|t| {
+                    t.tag_key() == crate::expand::TAG_ADDRESS && t.tag_value() == a.as_str()
+                });
+                if !ours {
+                    continue;
+                }
+                let state = kms
+                    .describe_key()
+                    .key_id(id)
+                    .send()
+                    .await
+                    .map_err(sdk(a, "reading a key"))?
+                    .key_metadata()
+                    .and_then(|m| m.key_state().map(|s| s.as_str().to_string()));
+                match state.as_deref() {
+                    Some("Enabled") => return Ok(Some(id.to_string())),
+                    Some("PendingDeletion") => {
+                        kms.cancel_key_deletion()
+                            .key_id(id)
+                            .send()
+                            .await
+                            .map_err(sdk(a, "cancelling deletion"))?;
+                        kms.enable_key()
+                            .key_id(id)
+                            .send()
+                            .await
+                            .map_err(sdk(a, "enabling the key"))?;
+                        return Ok(Some(id.to_string()));
+                    }
+                    _ => continue,
+                }
+            }
+        }
+        Ok(None)
     }
 
     // ----- EventBridge ---------------------------------------------------------------

@@ -67,6 +67,28 @@ def _patch_versioning_root():
     S3Response.get_bucket_versioning = get_bucket_versioning
 
 
+def _patch_create_bucket_tags():
+    import xmltodict
+
+    original = S3Response._bucket_response_put
+
+    def _bucket_response_put(self, request, bucket_name, querystring):
+        result = original(self, request, bucket_name, querystring)
+        if not querystring and self.body:
+            try:
+                config = xmltodict.parse(self.body).get("CreateBucketConfiguration") or {}
+            except Exception:
+                config = {}
+            tags = (config.get("Tags") or {}).get("Tag") or []
+            if isinstance(tags, dict):
+                tags = [tags]
+            if tags:
+                self.backend.put_bucket_tagging(bucket_name, {t["Key"]: t["Value"] for t in tags})
+        return result
+
+    S3Response._bucket_response_put = _bucket_response_put
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,6 +98,7 @@ def _free_port():
 def main():
     _patch_bucket_notifications()
     _patch_versioning_root()
+    _patch_create_bucket_tags()
     port = int(os.environ.get("TETHER_EMULATOR_PORT") or _free_port())
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

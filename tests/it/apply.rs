@@ -291,3 +291,120 @@ fn apply_without_a_terminal_needs_auto_approve() {
     let o = emu.tether(&["plan", "--detailed-exitcode", "-f", t.arg()]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_failed_step_skips_only_its_dependents() {
+    let (_g, emu) = take();
+    // An execution policy that does not exist: attaching it fails (not a propagation
+    // error), so the execution role fails, the pipeline that needs it is skipped, and
+    // everything unrelated is still done.
+    let t = Topology::example("docs/examples/flow4-multi-region.yaml");
+    t.rewrite(|s| {
+        s.replacen(
+            "\"arn:aws:iam::aws:policy/PowerUserAccess\"",
+            "\"arn:aws:iam::aws:policy/NoSuchPolicy\"",
+            1,
+        )
+    });
+    let o = apply(emu, &t);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("failed  create dev/global/iam_role.flow4-service-cfn-exec: "),
+        "{out}"
+    );
+    assert!(
+        out.contains("NoSuchEntity"),
+        "the AWS error code is shown: {out}"
+    );
+    assert!(
+        out.contains("skipped create tools/us-east-1/pipeline.flow4-service: depends on dev/global/iam_role.flow4-service-cfn-exec"),
+        "{out}"
+    );
+    assert!(out.contains(" 1 failed, 1 skipped."), "{out}");
+    // Partial progress is kept, and the next plan shows exactly what is left.
+    let plan = emu.tether(&["plan", "--format", "json", "-f", t.arg()]);
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let left: Vec<(String, String)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no-op")
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap().to_string(),
+                c["address"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        left,
+        [
+            (
+                "update".to_string(),
+                "dev/global/iam_role.flow4-service-cfn-exec".to_string()
+            ),
+            (
+                "create".to_string(),
+                "tools/us-east-1/pipeline.flow4-service".to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_interrupted_apply_is_repaired_by_the_next_without_duplicates() {
+    use std::io::{BufRead, BufReader};
+    // Kill at several points: early (roles), middle (stores), late (pipelines, targets).
+    for kill_at in [4, 12, 24] {
+        let (_g, emu) = take();
+        let t = Topology::example("topology.example.yaml");
+        // Kill tether (SIGKILL, no chance to clean up) once some steps are done.
+        let mut child = emu.tether_child(&[
+            "apply",
+            "--auto-approve",
+            "--parallelism",
+            "4",
+            "-f",
+            t.arg(),
+        ]);
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut done = 0;
+        for line in stderr.lines() {
+            if line.unwrap().ends_with(": done") {
+                done += 1;
+                if done == kill_at {
+                    break;
+                }
+            }
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(
+            done, kill_at,
+            "tether finished before it could be interrupted"
+        );
+        let o = emu.tether(&["plan", "--detailed-exitcode", "-f", t.arg()]);
+        assert_eq!(o.status.code(), Some(2), "work must be left: {}", text(&o));
+        applied(emu, &t);
+        plan_is_empty(emu, &t);
+        // No duplicates or orphans: every KMS key has its alias, one per region; one pipeline each.
+        let counts = emu.oob(
+            r#"
+out = []
+for region in ["us-east-1", "eu-west-1", "eu-central-1"]:
+    kms = c("kms", region=region)
+    keys = [k["KeyId"] for k in kms.list_keys()["Keys"]]
+    aliased = [a["TargetKeyId"] for a in kms.list_aliases()["Aliases"] if a.get("TargetKeyId")]
+    out.append(f"{region}:{len(keys)}:{len(set(aliased) & set(keys))}")
+out.append(str(len(c("codepipeline").list_pipelines()["pipelines"])))
+print(" ".join(out))
+"#,
+        );
+        assert_eq!(
+            counts.trim(),
+            "us-east-1:1:1 eu-west-1:1:1 eu-central-1:1:1 2",
+            "killed after {kill_at} steps"
+        );
+    }
+}

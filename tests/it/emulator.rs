@@ -109,6 +109,24 @@ impl Emulator {
             .expect("running tether")
     }
 
+    /// Starts the tether binary against the emulator, stderr piped (to interrupt it).
+    pub fn tether_child(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_tether"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running tether")
+    }
+
     /// Runs a boto3 snippet (see `tests/emulator/oob.py`), as another tool would.
     pub fn oob(&self, code: &str) -> String {
         let out = Command::new(python())
