@@ -71,6 +71,9 @@ struct ApplyArgs {
     /// No colour, even on a terminal.
     #[arg(long)]
     no_color: bool,
+    /// How long to keep retrying IAM propagation errors before a step fails, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = tether::apply::DEFAULT_RETRY_BOUND.as_secs())]
+    retry_bound: u64,
 }
 
 #[derive(clap::Args)]
@@ -345,7 +348,7 @@ fn apply(
     });
     let options = tether::apply::Options {
         parallelism: args.parallelism,
-        retry_bound: tether::apply::DEFAULT_RETRY_BOUND,
+        retry_bound: std::time::Duration::from_secs(args.retry_bound),
         home_region: checked
             .topology
             .default_region

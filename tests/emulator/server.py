@@ -111,7 +111,9 @@ def main():
             time.sleep(0.5)
         os._exit(0)
 
-    threading.Thread(target=watch_parent, daemon=True).start()
+    # The demo (scripts/demo) leaves the emulator running for the user on purpose.
+    if not os.environ.get("TETHER_EMULATOR_DETACHED"):
+        threading.Thread(target=watch_parent, daemon=True).start()
     try:
         while True:
             time.sleep(3600)
