@@ -104,6 +104,7 @@ pub fn propagation(e: &AwsError) -> Option<&'static str> {
     match code.as_str() {
         "MalformedPolicyDocument"
         | "MalformedPolicyDocumentException"
+        | "MalformedPolicy"
         | "InvalidParameterValue"
             if m.contains("principal") =>
         {

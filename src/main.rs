@@ -322,14 +322,20 @@ fn apply(
         return Ok(ExitCode::SUCCESS);
     }
     let started = std::time::Instant::now();
-    let total = plan.changes.iter().filter(|c| c.action != tether::plan::Action::NoOp).count();
+    let total = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != tether::plan::Action::NoOp)
+        .count();
     // A live view on terminals; plain timestamped lines (CI logs) otherwise.
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(total as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {wide_msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{elapsed:>4} [{bar:30}] {pos}/{len} {wide_msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         bar
     });
@@ -339,11 +345,21 @@ fn apply(
         let t = started.elapsed().as_secs_f64();
         let line = match &e {
             Event::Started(a, action) => format!("[{t:7.1}s] {} {a} …", action.verb()),
-            Event::Waiting(a, why, wait) => format!("[{t:7.1}s] waiting {:.1}s for {a}: {why}", wait.as_secs_f64()),
-            Event::Finished(a, action, Outcome::Done) => format!("[{t:7.1}s] {} {a}: done", action.verb()),
-            Event::Finished(a, action, Outcome::Failed(err)) => format!("[{t:7.1}s] {} {a}: FAILED: {err}", action.verb()),
+            Event::Waiting(a, why, wait) => format!(
+                "[{t:7.1}s] waiting {:.1}s for {a}: {why}",
+                wait.as_secs_f64()
+            ),
+            Event::Finished(a, action, Outcome::Done) => {
+                format!("[{t:7.1}s] {} {a}: done", action.verb())
+            }
+            Event::Finished(a, action, Outcome::Failed(err)) => {
+                format!("[{t:7.1}s] {} {a}: FAILED: {err}", action.verb())
+            }
             Event::Finished(a, action, Outcome::Skipped(because)) => {
-                format!("[{t:7.1}s] {} {a}: skipped (depends on {because})", action.verb())
+                format!(
+                    "[{t:7.1}s] {} {a}: skipped (depends on {because})",
+                    action.verb()
+                )
             }
         };
         match &view {

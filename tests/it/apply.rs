@@ -408,3 +408,57 @@ print(" ".join(out))
         );
     }
 }
+
+#[test]
+fn propagation_errors_are_waited_out_and_others_fail_at_once() {
+    let (_g, emu) = take();
+    let t = Topology::example("docs/examples/flow3-cross-account-source.yaml");
+    // IAM's delay, as AWS shows it: the first two bucket policies naming fresh roles are
+    // refused with "Invalid principal", and so is the first key policy.
+    let faults = emu.with_faults(&[
+        "PUT:policy:2:400:MalformedPolicy:Invalid principal in policy",
+        "POST:TrentService.CreateKey:1:400:MalformedPolicyDocumentException:Policy contains a statement with one or more invalid principals.",
+    ]);
+    let o = emu.tether_via(
+        &faults.endpoint,
+        &["apply", "--auto-approve", "-f", t.arg()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("waiting") && err.contains("for tools/us-east-1/s3_bucket.flow3-artifacts-123456789012-us-east-1: a role named in a policy is not visible yet"),
+        "{err}"
+    );
+    assert!(
+        err.contains("for tools/us-east-1/kms_key.flow3-artifacts:"),
+        "{err}"
+    );
+    plan_is_empty(emu, &t);
+
+    // An error that is not about propagation fails its step at once, with the AWS code.
+    emu.reset();
+    let faults = emu.with_faults(&["POST:TrentService.CreateKey:1:400:AccessDeniedException:not authorized to perform kms:CreateKey"]);
+    let started = std::time::Instant::now();
+    let o = emu.tether_via(
+        &faults.endpoint,
+        &["apply", "--auto-approve", "-f", t.arg()],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "no retrying"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("failed  create tools/us-east-1/kms_key.flow3-artifacts: tools/us-east-1/kms_key.flow3-artifacts: creating the key: AccessDeniedException: not authorized to perform kms:CreateKey"), "{out}");
+    // The bucket encrypted with that key and the pipeline storing in it are skipped.
+    assert!(
+        out.contains(
+            "skipped create tools/us-east-1/s3_bucket.flow3-artifacts-123456789012-us-east-1"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("skipped create tools/us-east-1/pipeline.flow3-app"),
+        "{out}"
+    );
+}

@@ -208,3 +208,58 @@ impl Topology {
         self.path.to_str().unwrap()
     }
 }
+
+/// A fault-injecting proxy in front of the emulator (see `tests/emulator/faults.py`).
+pub struct Faults {
+    pub endpoint: String,
+    _child: Child,
+}
+
+impl Emulator {
+    /// Starts a proxy that answers the first matching requests with errors.
+    pub fn with_faults(&self, rules: &[&str]) -> Faults {
+        let mut child = Command::new(python())
+            .arg(root().join("tests/emulator/faults.py"))
+            .arg(&self.endpoint)
+            .args(rules)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting tests/emulator/faults.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("reading the proxy's port");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .expect("the proxy did not start")
+            .to_string();
+        Faults {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _child: child,
+        }
+    }
+
+    /// Runs tether with `endpoint` instead of the emulator's.
+    pub fn tether_via(&self, endpoint: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_tether"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("running tether")
+    }
+}
+
+impl Drop for Faults {
+    fn drop(&mut self) {
+        let _ = self._child.kill();
+        let _ = self._child.wait();
+    }
+}
