@@ -2,16 +2,8 @@
 //! topology changes, deletion rules, saved plans and staleness.
 
 use crate::emulator::{take, Emulator, Topology, AMBIENT};
+use crate::text;
 use std::process::Output;
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn apply(emu: &Emulator, t: &Topology) -> Output {
     emu.tether(&["apply", "--auto-approve", "--stats", "-f", t.arg()])

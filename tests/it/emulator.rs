@@ -93,34 +93,32 @@ impl Emulator {
         );
     }
 
-    /// Runs the tether binary against the emulator.
-    pub fn tether(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tether"))
-            .args(args)
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
+    /// The tether binary, pointed at `endpoint` with credentials the emulator accepts and
+    /// nothing from the developer's own AWS setup.
+    fn command(endpoint: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
+        c.args(args)
+            .env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
-            .env("NO_COLOR", "1")
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    /// Runs the tether binary against the emulator.
+    pub fn tether(&self, args: &[&str]) -> Output {
+        Self::command(&self.endpoint, args)
             .output()
             .expect("running tether")
     }
 
     /// Starts the tether binary against the emulator, stderr piped (to interrupt it).
     pub fn tether_child(&self, args: &[&str]) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_tether"))
-            .args(args)
-            .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env("NO_COLOR", "1")
+        Self::command(&self.endpoint, args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -242,16 +240,7 @@ impl Emulator {
 
     /// Runs tether with `endpoint` instead of the emulator's.
     pub fn tether_via(&self, endpoint: &str, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_tether"))
-            .args(args)
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env("NO_COLOR", "1")
+        Self::command(endpoint, args)
             .output()
             .expect("running tether")
     }

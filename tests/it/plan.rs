@@ -3,9 +3,9 @@
 
 use crate::emulator::{take, Emulator, Topology, AMBIENT};
 use crate::root;
+use crate::text;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::process::Output;
 
 const EXAMPLES: &[&str] = &[
     "topology.example.yaml",
@@ -14,15 +14,6 @@ const EXAMPLES: &[&str] = &[
     "docs/examples/flow3-cross-account-source.yaml",
     "docs/examples/flow4-multi-region.yaml",
 ];
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn plan(emu: &Emulator, t: &Topology, extra: &[&str]) -> Value {
     let mut args = vec!["plan", "--format", "json", "-f", t.arg()];
