@@ -458,3 +458,18 @@ fn credentials_of_the_wrong_account_are_refused_clearly() {
         "credentials must never be printed: {err}"
     );
 }
+
+#[test]
+fn a_read_that_fails_for_another_reason_than_not_found_fails_the_plan() {
+    let (_g, emu) = take();
+    let t = Topology::example("docs/examples/flow1-upload-trigger.yaml");
+    emu.create_out_of_band(&t.path, &[]);
+    let faults = emu.with_faults(&["GET:app-uploads/?policy:1:403:AccessDenied:Access Denied"]);
+    let o = emu.tether_via(&faults.endpoint, &["plan", "-f", t.arg()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("app/us-east-1/s3_bucket.flow1-app-uploads: reading policy: AccessDenied: Access Denied"),
+        "the address, the AWS code and message: {err}"
+    );
+}
