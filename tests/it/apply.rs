@@ -454,3 +454,38 @@ fn propagation_errors_are_waited_out_and_others_fail_at_once() {
         "{out}"
     );
 }
+
+#[test]
+fn force_destroy_recorded_on_a_bucket_lets_a_later_apply_empty_and_delete_it() {
+    let (_g, emu) = take();
+    let t = Topology::example("docs/examples/flow1-upload-trigger.yaml");
+    t.rewrite(|s| {
+        s.replace(
+            "name: flow1-app-uploads }",
+            "name: flow1-app-uploads, force_destroy: true }",
+        )
+    });
+    applied(emu, &t);
+    emu.oob(
+        r#"
+s3 = c("s3", "222222222222")
+s3.delete_bucket_policy(Bucket="flow1-app-uploads")  # moto: TLS-only vs its HTTP endpoint
+s3.put_object(Bucket="flow1-app-uploads", Key="a.zip", Body=b"1")
+s3.put_object(Bucket="flow1-app-uploads", Key="a.zip", Body=b"2")
+"#,
+    );
+    // The entry goes, and with it the flag: the tag on the bucket still says so.
+    t.rewrite(|s| {
+        let s = s.replace(
+            "  uploads: { account: app, name: flow1-app-uploads, force_destroy: true }\n",
+            "",
+        );
+        s[..s.find("pipelines:").unwrap()].to_string()
+    });
+    let out = applied(emu, &t);
+    assert!(out.contains("0 failed, 0 skipped."), "{out}");
+    let left =
+        emu.oob(r#"print([b["Name"] for b in c("s3", "222222222222").list_buckets()["Buckets"]])"#);
+    assert!(!left.contains("flow1-app-uploads"), "{left}");
+    plan_is_empty(emu, &t);
+}
