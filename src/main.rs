@@ -342,22 +342,21 @@ fn apply(
     let view = bar.clone();
     let on_event = std::sync::Arc::new(move |e: tether::apply::Event| {
         use tether::apply::{Event, Outcome};
-        let t = started.elapsed().as_secs_f64();
+        let t = format!("{} +{:.1}s", clock(), started.elapsed().as_secs_f64());
         let line = match &e {
-            Event::Started(a, action) => format!("[{t:7.1}s] {} {a} …", action.verb()),
-            Event::Waiting(a, why, wait) => format!(
-                "[{t:7.1}s] waiting {:.1}s for {a}: {why}",
-                wait.as_secs_f64()
-            ),
+            Event::Started(a, action) => format!("[{t}] {} {a} …", action.verb()),
+            Event::Waiting(a, why, wait) => {
+                format!("[{t}] waiting {:.1}s for {a}: {why}", wait.as_secs_f64())
+            }
             Event::Finished(a, action, Outcome::Done) => {
-                format!("[{t:7.1}s] {} {a}: done", action.verb())
+                format!("[{t}] {} {a}: done", action.verb())
             }
             Event::Finished(a, action, Outcome::Failed(err)) => {
-                format!("[{t:7.1}s] {} {a}: FAILED: {err}", action.verb())
+                format!("[{t}] {} {a}: FAILED: {err}", action.verb())
             }
             Event::Finished(a, action, Outcome::Skipped(because)) => {
                 format!(
-                    "[{t:7.1}s] {} {a}: skipped (depends on {because})",
+                    "[{t}] {} {a}: skipped (depends on {because})",
                     action.verb()
                 )
             }
@@ -402,4 +401,13 @@ fn apply(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The UTC time of day, `HH:MM:SS`, for progress lines in logs.
+fn clock() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let day = secs % 86_400;
+    format!("{:02}:{:02}:{:02}Z", day / 3600, day % 3600 / 60, day % 60)
 }
