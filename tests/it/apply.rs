@@ -173,6 +173,66 @@ fn topology_changes_apply_exactly_what_was_planned() {
     plan_is_empty(emu, &t);
     let rule = emu.oob(r#"print(c("events", "222222222222").describe_rule(Name="acme-on-upload-forward")["State"])"#);
     assert_eq!(rule.trim(), "DISABLED");
+
+    // Add a target account (one more deploy stage), and remove the trigger.
+    t.rewrite(|s| {
+        let s = s.replace(
+            "  prod:  {",
+            "  qa:    { id: \"666666666666\", role: OrganizationAccountAccessRole }\n  prod:  {",
+        );
+        let s = s.replace(
+            "      - name: Prod\n        actions:\n          - { name: approve",
+            "      - name: QA\n        actions:\n          - name: deploy\n            cloudformation: { account: qa, stack: app, template: template.yaml, execution_policies: [\"arn:aws:iam::aws:policy/PowerUserAccess\"] }\n      - name: Prod\n        actions:\n          - { name: approve",
+        );
+        s[..s.find("triggers:").unwrap()].to_string()
+    });
+    let planned = emu.tether(&["plan", "--format", "json", "-f", t.arg()]);
+    assert!(planned.status.success(), "{}", text(&planned));
+    let plan: serde_json::Value = serde_json::from_slice(&planned.stdout).unwrap();
+    let actions: Vec<(String, String)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "no-op")
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap().to_string(),
+                c["address"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for want in [
+        ("create", "qa/global/iam_role.acme-app-main-action"),
+        ("create", "qa/global/iam_role.acme-app-main-cfn-exec"),
+        ("update", "tools/us-east-1/pipeline.acme-app-main"),
+        (
+            "delete",
+            "app/us-east-1/event_rule.default/acme-on-upload-forward",
+        ),
+        ("delete", "app/global/iam_role.acme-on-upload-forward"),
+        (
+            "delete",
+            "tools/us-east-1/event_target.acme-releases/acme-on-upload-start/pipeline-app-main",
+        ),
+    ] {
+        assert!(
+            actions.contains(&(want.0.to_string(), want.1.to_string())),
+            "{want:?} in {actions:?}"
+        );
+    }
+    // The bus the user declared stays: only the trigger's own resources go.
+    assert!(!actions
+        .iter()
+        .any(|(_, a)| a == "tools/us-east-1/event_bus.acme-releases"));
+    let out = applied(emu, &t);
+    assert!(
+        out.contains(&format!(
+            "Apply: {} done, 0 failed, 0 skipped.",
+            actions.len()
+        )),
+        "{out}"
+    );
+    plan_is_empty(emu, &t);
 }
 
 #[test]
