@@ -50,6 +50,21 @@ fn changed(change: &ResourceChange) -> BTreeSet<&str> {
     change.changes.iter().map(|f| f.field.as_str()).collect()
 }
 
+/// Tag keys the live resource has and the topology no longer wants.
+fn removed_tags(change: &ResourceChange, r: &Resource) -> Vec<String> {
+    change
+        .before
+        .as_ref()
+        .map(|o| {
+            o.tags
+                .keys()
+                .filter(|k| !r.tags.contains_key(*k))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn tags_changed(change: &ResourceChange) -> bool {
     change.changes.iter().any(|f| f.field.starts_with("tags."))
 }
@@ -268,15 +283,7 @@ impl Writer<'_> {
             }
         }
         if !create && (all || tags_changed(change)) {
-            let live: BTreeSet<String> = change
-                .before
-                .as_ref()
-                .map(|o| o.tags.keys().cloned().collect())
-                .unwrap_or_default();
-            let gone: Vec<String> = live
-                .into_iter()
-                .filter(|k| !r.tags.contains_key(k))
-                .collect();
+            let gone = removed_tags(change, r);
             if !gone.is_empty() {
                 iam.untag_role()
                     .role_name(&x.name)
@@ -609,17 +616,7 @@ impl Writer<'_> {
                 .map_err(sdk(a, "writing the description"))?;
         }
         if tags_changed(change) {
-            let gone: Vec<String> = change
-                .before
-                .as_ref()
-                .map(|o| {
-                    o.tags
-                        .keys()
-                        .filter(|k| !r.tags.contains_key(*k))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
+            let gone = removed_tags(change, r);
             if !gone.is_empty() {
                 kms.untag_resource()
                     .key_id(&id)
@@ -723,17 +720,7 @@ impl Writer<'_> {
     ) -> Result<(), AwsError> {
         let ev = &self.clients.events;
         let a = &r.address;
-        let gone: Vec<String> = change
-            .before
-            .as_ref()
-            .map(|o| {
-                o.tags
-                    .keys()
-                    .filter(|k| !r.tags.contains_key(*k))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let gone = removed_tags(change, r);
         if !gone.is_empty() {
             ev.untag_resource()
                 .resource_arn(arn)
@@ -909,17 +896,7 @@ impl Writer<'_> {
                 .map_err(sdk(a, "updating the pipeline"))?;
         }
         if create || tags_changed(change) {
-            let gone: Vec<String> = change
-                .before
-                .as_ref()
-                .map(|o| {
-                    o.tags
-                        .keys()
-                        .filter(|k| !r.tags.contains_key(*k))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
+            let gone = removed_tags(change, r);
             if !gone.is_empty() {
                 cp.untag_resource()
                     .resource_arn(&x.arn)
