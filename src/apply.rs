@@ -10,7 +10,9 @@ use crate::aws::write::Writer;
 use crate::aws::{Aws, AwsError};
 use crate::expand::resource::Address;
 use crate::plan::{Action, Plan, ResourceChange};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -122,6 +124,10 @@ pub fn propagation(e: &AwsError) -> Option<&'static str> {
     }
 }
 
+/// One step's work: carry out one change (the writer in production, a fake in tests).
+pub type StepFn = Arc<dyn Fn(ResourceChange) -> StepFuture + Send + Sync>;
+pub type StepFuture = Pin<Box<dyn Future<Output = Result<(), AwsError>> + Send>>;
+
 /// Executes `plan`, reporting progress through `on_event`.
 pub async fn execute(
     aws: Arc<Aws>,
@@ -130,6 +136,36 @@ pub async fn execute(
     on_event: Arc<dyn Fn(Event) + Send + Sync>,
 ) -> Report {
     let sid_prefix = format!("tether_{}_", plan.topology);
+    let home_region = options.home_region.clone();
+    let step: StepFn = Arc::new(move |change: ResourceChange| -> StepFuture {
+        let aws = aws.clone();
+        let sid_prefix = sid_prefix.clone();
+        let region = if change.region == "global" {
+            home_region.clone()
+        } else {
+            change.region.clone()
+        };
+        Box::pin(async move {
+            let clients = aws.clients(&change.account, &region);
+            Writer {
+                clients: &clients,
+                sid_prefix,
+            }
+            .apply(&change)
+            .await
+        })
+    });
+    execute_with(plan, options, on_event, step).await
+}
+
+/// Executes `plan` with `step` carrying out each change: the scheduling, retries,
+/// skipping and reporting of [`execute`], without AWS.
+pub async fn execute_with(
+    plan: &Plan,
+    options: &Options,
+    on_event: Arc<dyn Fn(Event) + Send + Sync>,
+    step: StepFn,
+) -> Report {
     let changes: BTreeMap<Address, ResourceChange> = plan
         .changes
         .iter()
@@ -193,42 +229,30 @@ pub async fn execute(
         .collect();
     ready.reverse();
     let mut running: JoinSet<(Address, Action, Outcome)> = JoinSet::new();
+    // Which step each task runs, so that a panicking task is still reported as its step.
+    let mut started_steps: HashMap<tokio::task::Id, (Address, Action)> = HashMap::new();
 
     loop {
         while running.len() < options.parallelism.max(1) {
             let Some(a) = ready.pop() else { break };
             waiting.remove(&a);
             let change = changes[&a].clone();
-            let aws = aws.clone();
             let on_event = on_event.clone();
-            let sid_prefix = sid_prefix.clone();
+            let step = step.clone();
             let options = options.clone();
             let span = tracing::info_span!("apply", address = %change.address, action = change.action.verb());
-            running.spawn(
+            let (address, action) = (change.address.clone(), change.action);
+            let handle = running.spawn(
                 async move {
                     on_event(Event::Started(change.address.clone(), change.action));
-                    let region = if change.region == "global" {
-                        options.home_region.clone()
-                    } else {
-                        change.region.clone()
-                    };
-                    let clients = aws.clients(&change.account, &region);
-                    let writer = Writer {
-                        clients: &clients,
-                        sid_prefix,
-                    };
                     let started = Instant::now();
                     let mut delay = Duration::from_secs(1);
                     let outcome = loop {
-                        match writer.apply(&change).await {
+                        match step(change.clone()).await {
                             Ok(()) => break Outcome::Done,
                             Err(e) => match propagation(&e) {
                                 Some(why) if started.elapsed() + delay <= options.retry_bound => {
-                                    // Jitter from the clock: spread retries of parallel steps.
-                                    let jitter = Duration::from_millis(u64::from(
-                                        Instant::now().elapsed().subsec_nanos() % 500,
-                                    ));
-                                    let wait = delay + jitter;
+                                    let wait = delay + jitter();
                                     tracing::info!(
                                         reason = why,
                                         wait_ms = wait.as_millis() as u64,
@@ -255,6 +279,7 @@ pub async fn execute(
                 }
                 .instrument(span),
             );
+            started_steps.insert(handle.id(), (address, action));
         }
         let Some(joined) = running.join_next().await else {
             break;
@@ -262,9 +287,18 @@ pub async fn execute(
         let (a, action, outcome) = match joined {
             Ok(x) => x,
             Err(e) => {
-                // A panicking step is a bug; report it and stop starting new work.
-                tracing::error!("a step panicked: {e}");
-                break;
+                // A panicking step is a bug in tether, and a failed step: its dependents
+                // are skipped and the run goes on, so the report and the exit code say so.
+                let (a, action) = started_steps
+                    .get(&e.id())
+                    .cloned()
+                    .expect("every task is a started step");
+                let why = panic_message(e);
+                tracing::error!(address = %a, "step panicked: {why}");
+                let outcome =
+                    Outcome::Failed(format!("tether panicked: {why} (a bug: please report it)"));
+                on_event(Event::Finished(a.clone(), action, outcome.clone()));
+                (a, action, outcome)
             }
         };
         let failed = outcome != Outcome::Done;
@@ -296,7 +330,36 @@ pub async fn execute(
             }
         }
     }
+    // Every step of the plan is in the report: one that never started (which the
+    // scheduling above should make impossible) is a failure, never a silent omission.
+    for (a, c) in &changes {
+        report.steps.entry(a.clone()).or_insert_with(|| {
+            (
+                c.action,
+                Outcome::Failed("never started (a bug in the executor: please report it)".into()),
+            )
+        });
+    }
     report
+}
+
+/// The random part of a retry's wait: parallel steps that hit the same propagation
+/// error must not all retry in the same instant.
+fn jitter() -> Duration {
+    Duration::from_millis(fastrand::u64(0..500))
+}
+
+/// The message a panicking task left, when it left one.
+fn panic_message(e: tokio::task::JoinError) -> String {
+    if e.is_cancelled() {
+        return "the step was cancelled".into();
+    }
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Dependents are deleted first: targets, rules, pipelines, buses, buckets, keys, roles.
@@ -341,6 +404,185 @@ fn refers(c: &ResourceChange, ids: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
+
+    /// A plan that creates everything flow 1 derives.
+    fn flow1_plan() -> Plan {
+        let text = include_str!("../docs/examples/flow1-upload-trigger.yaml");
+        let checked = crate::check_bytes(text.as_bytes(), "flow1.yaml").expect("valid");
+        Plan {
+            format_version: crate::plan::FORMAT_VERSION,
+            topology: checked.expansion.topology.clone(),
+            topology_sha256: String::new(),
+            changes: checked
+                .expansion
+                .resources
+                .iter()
+                .map(|r| ResourceChange {
+                    address: r.address.clone(),
+                    kind: r.spec.kind().into(),
+                    account: r.account.clone(),
+                    account_id: r.account_id.clone(),
+                    region: r.region.clone(),
+                    action: Action::Create,
+                    reason: "test".into(),
+                    changes: Vec::new(),
+                    before: None,
+                    after: Some(r.clone()),
+                    fingerprint: "absent".into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn options() -> Options {
+        Options {
+            parallelism: 4,
+            retry_bound: Duration::from_secs(1),
+            home_region: "us-east-1".into(),
+        }
+    }
+
+    fn run(plan: &Plan, step: StepFn) -> (Report, Vec<Event>) {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = events.clone();
+        let on_event = Arc::new(move |e: Event| seen.lock().unwrap().push(e));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(execute_with(plan, &options(), on_event, step));
+        let events = events.lock().unwrap().clone();
+        (report, events)
+    }
+
+    #[test]
+    fn a_panicking_step_is_a_failed_step_and_its_dependents_are_skipped() {
+        let plan = flow1_plan();
+        let bad = "tools/us-east-1/event_bus.flow1-triggers";
+        // Everything that (transitively) depends on the bus.
+        let mut dependents = BTreeSet::new();
+        loop {
+            let before = dependents.len();
+            for c in &plan.changes {
+                let deps = &c.after.as_ref().unwrap().depends_on;
+                if deps
+                    .iter()
+                    .any(|d| d.as_str() == bad || dependents.contains(d))
+                {
+                    dependents.insert(c.address.clone());
+                }
+            }
+            if dependents.len() == before {
+                break;
+            }
+        }
+        assert!(!dependents.is_empty(), "the bus has dependents in flow 1");
+        let step: StepFn = Arc::new(move |c: ResourceChange| -> StepFuture {
+            Box::pin(async move {
+                if c.address.as_str() == bad {
+                    panic!("injected fault");
+                }
+                Ok(())
+            })
+        });
+        let (report, events) = run(&plan, step);
+        assert_eq!(
+            report.steps.len(),
+            plan.changes.len(),
+            "every step is reported"
+        );
+        match &report.steps[&Address(bad.into())].1 {
+            Outcome::Failed(why) => assert!(why.contains("injected fault"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        for d in &dependents {
+            assert!(
+                matches!(report.steps[d].1, Outcome::Skipped(_)),
+                "{d}: {:?}",
+                report.steps[d]
+            );
+        }
+        assert_eq!(report.failed(), 1);
+        assert_eq!(report.skipped(), dependents.len());
+        assert_eq!(report.done(), plan.changes.len() - 1 - dependents.len());
+        assert!(report.render().starts_with(&format!(
+            "Apply: {} done, 1 failed, {} skipped.",
+            report.done(),
+            dependents.len()
+        )));
+        // The progress view hears of the failure too.
+        assert!(events.iter().any(|e| matches!(e,
+            Event::Finished(a, _, Outcome::Failed(_)) if a.as_str() == bad)));
+    }
+
+    #[test]
+    fn retry_jitter_spreads_parallel_waits() {
+        let waits: BTreeSet<Duration> = (0..64).map(|_| jitter()).collect();
+        assert!(waits.iter().all(|w| *w < Duration::from_millis(500)));
+        // 64 draws from 500 values: all equal only if the source is not random.
+        assert!(waits.len() > 32, "{waits:?}");
+        let spread = *waits.last().unwrap() - *waits.first().unwrap();
+        assert!(spread >= Duration::from_millis(200), "{waits:?}");
+    }
+
+    #[test]
+    fn parallel_steps_retrying_a_propagation_error_wait_different_times() {
+        let plan = flow1_plan();
+        let tries = Arc::new(Mutex::new(BTreeMap::<Address, usize>::new()));
+        let counted = tries.clone();
+        let step: StepFn = Arc::new(move |c: ResourceChange| -> StepFuture {
+            let tries = counted.clone();
+            Box::pin(async move {
+                let n = {
+                    let mut t = tries.lock().unwrap();
+                    let n = t.entry(c.address.clone()).or_default();
+                    *n += 1;
+                    *n
+                };
+                if n == 1 {
+                    return Err(AwsError::Service {
+                        context: c.address.to_string(),
+                        code: "MalformedPolicyDocument".into(),
+                        message: "Invalid principal in policy".into(),
+                    });
+                }
+                Ok(())
+            })
+        });
+        let mut options = options();
+        options.retry_bound = Duration::from_secs(10);
+        options.parallelism = 32;
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = events.clone();
+        let on_event = Arc::new(move |e: Event| seen.lock().unwrap().push(e));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let report = rt.block_on(execute_with(&plan, &options, on_event, step));
+        assert_eq!(report.failed(), 0, "{}", report.render());
+        let waits: Vec<Duration> = events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Event::Waiting(_, _, w) => Some(*w),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(waits.len(), plan.changes.len(), "every step waited once");
+        // Uniform jitter over 500 ms: the chance that this many draws all fall within
+        // 150 ms of each other is below one in a million; a clock-derived "jitter" puts
+        // them within a few milliseconds.
+        let spread = *waits.iter().max().unwrap() - *waits.iter().min().unwrap();
+        assert!(
+            spread >= Duration::from_millis(150),
+            "parallel waits must differ: {waits:?}"
+        );
+    }
 
     fn service(code: &str, message: &str) -> AwsError {
         AwsError::Service {
