@@ -8,13 +8,14 @@
 //! are honoured; S3 uses path-style addressing when the endpoint is overridden.
 
 pub mod read;
+mod session;
 mod stats;
 pub mod write;
 
 use crate::model::{AccountAccess, Topology};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sts::error::ProvideErrorMetadata;
-pub use stats::{CallCounter, Stats};
+pub use stats::{CallCounter, Class, Stats};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -114,13 +115,16 @@ impl Aws {
                     role_arn,
                     external_id,
                 } => {
-                    let mut b = aws_config::sts::AssumeRoleProvider::builder(role_arn.clone())
-                        .session_name(session_name.clone())
-                        .configure(&base);
-                    if let Some(x) = external_id {
-                        b = b.external_id(x.clone());
-                    }
-                    let provider = b.build().await;
+                    let provider = session::AssumeRole {
+                        sts: aws_sdk_sts::Client::from_conf(
+                            aws_sdk_sts::config::Builder::from(&base)
+                                .interceptor(counter.clone())
+                                .build(),
+                        ),
+                        role_arn: role_arn.clone(),
+                        external_id: external_id.clone(),
+                        session_name: session_name.clone(),
+                    };
                     base.to_builder()
                         .credentials_provider(
                             aws_credential_types::provider::SharedCredentialsProvider::new(
