@@ -126,12 +126,21 @@ enum GraphFormat {
 }
 
 fn main() -> ExitCode {
+    use std::io::IsTerminal;
     let cli = Cli::parse();
+    // Logs go to stderr: coloured only on a terminal, and never against `--no-color` or
+    // `NO_COLOR` (they hold for everything tether prints).
+    let no_color_flag = match &cli.command {
+        Command::Plan(a) => a.no_color,
+        Command::Apply(a) => a.no_color,
+        _ => false,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
+        .with_ansi(!no_color_flag && !no_color_env() && std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
@@ -224,9 +233,7 @@ fn plan(
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let (plan, stats) = runtime.block_on(tether::reconcile::plan(&checked, &request))?;
-    let color = !args.no_color
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stdout().is_terminal();
+    let color = !args.no_color && !no_color_env() && std::io::stdout().is_terminal();
     match args.format {
         PlanFormat::Text => {
             stdout.write_all(tether::plan::render::text(&plan, color).as_bytes())?
@@ -267,9 +274,7 @@ fn apply(
         targets: Vec::new(),
         parallelism: args.parallelism,
     };
-    let color = !args.no_color
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::io::stdout().is_terminal();
+    let color = !args.no_color && !no_color_env() && std::io::stdout().is_terminal();
     let aws = runtime.block_on(reconcile::connect(&checked))?;
     let plan = match &args.planfile {
         Some(path) => {
@@ -401,6 +406,11 @@ fn apply(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Whether `NO_COLOR` asks for no colour (set and not empty, per no-color.org).
+fn no_color_env() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 /// The UTC time of day, `HH:MM:SS`, for progress lines in logs.

@@ -5,15 +5,21 @@ killed or until its parent (the test process) goes away.
 
 Corrections of moto gaps (each small, each making moto agree with real AWS):
 
-1. GetBucketNotificationConfiguration: moto stores an EventBridgeConfiguration (and
+1. (_patch_bucket_notifications) GetBucketNotificationConfiguration: moto stores an EventBridgeConfiguration (and
    delivers events through it) but never returns it, so a bucket that sends events to
    EventBridge would always look drifted. We add the empty
    `<EventBridgeConfiguration/>` element that AWS returns when the setting is on.
    For a bucket with no configuration at all, moto also names the XML root after the
    legacy GetBucketNotification operation; AWS returns `<NotificationConfiguration/>`.
-2. GetBucketVersioning: moto 5.2.5 names the XML root `GetBucketVersioningResponse`;
+2. (_patch_versioning_root) GetBucketVersioning: moto 5.2.5 names the XML root `GetBucketVersioningResponse`;
    AWS (and the S3 model) name it `VersioningConfiguration`. boto3 ignores the root
    name, aws-sdk-rust does not, so every versioned bucket would be unreadable.
+3. (_patch_create_bucket_tags) CreateBucket: moto ignores the tags of
+   CreateBucketConfiguration, which AWS applies (tether sends them so that a bucket is
+   never without its ownership tags, even when apply is interrupted right after creating
+   it). We apply them.
+
+docs/testing.md lists the same corrections; a test checks that the two agree.
 """
 
 import os

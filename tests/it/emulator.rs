@@ -96,16 +96,8 @@ impl Emulator {
     /// The tether binary, pointed at `endpoint` with credentials the emulator accepts and
     /// nothing from the developer's own AWS setup.
     fn command(endpoint: &str, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
-        c.args(args)
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env("NO_COLOR", "1");
+        let mut c = isolated(env!("CARGO_BIN_EXE_tether"), std::env::vars(), endpoint);
+        c.args(args);
         c
     }
 
@@ -127,8 +119,7 @@ impl Emulator {
 
     /// Runs a boto3 snippet (see `tests/emulator/oob.py`), as another tool would.
     pub fn oob(&self, code: &str) -> String {
-        let out = Command::new(python())
-            .arg(root().join("tests/emulator/oob.py"))
+        let out = python_command("oob.py", &self.endpoint)
             .arg(&self.endpoint)
             .arg(code)
             .output()
@@ -155,8 +146,7 @@ impl Emulator {
             "{}",
             String::from_utf8_lossy(&expansion.stderr)
         );
-        let mut child = Command::new(python())
-            .arg(root().join("tests/emulator/oob_apply.py"))
+        let mut child = python_command("oob_apply.py", &self.endpoint)
             .arg(&self.endpoint)
             .args(only)
             .stdin(Stdio::piped())
@@ -176,6 +166,59 @@ impl Emulator {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// The only variables a child of the tests keeps from the test process: none of them is
+/// read by the AWS SDKs (aws-sdk-rust, boto3).
+const KEPT: &[&str] = &[
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "LANG",
+    "LC_ALL",
+    "RUST_BACKTRACE",
+    "RUST_LOG",
+    "LLVM_PROFILE_FILE",
+];
+
+/// A command that reaches AWS only at `endpoint`: it starts from an empty environment
+/// (so no `AWS_*` setting of the developer's or CI's reaches it — `AWS_ENDPOINT_URL_S3`
+/// and the other per-service endpoints would win over `AWS_ENDPOINT_URL`, `AWS_PROFILE`
+/// would pick other credentials), keeps only [`KEPT`] of `parent`, and points the shared
+/// config and credentials files, which can also name endpoints, at nothing.
+pub fn isolated(
+    program: impl AsRef<std::ffi::OsStr>,
+    parent: impl IntoIterator<Item = (String, String)>,
+    endpoint: &str,
+) -> Command {
+    let mut c = Command::new(program);
+    c.env_clear();
+    for (k, v) in parent {
+        if KEPT.contains(&k.as_str()) {
+            c.env(k, v);
+        }
+    }
+    // Empty files: a missing one makes the SDK warn on every run.
+    let nowhere = std::env::temp_dir().join("tether-tests-empty-aws-config");
+    if !nowhere.exists() {
+        std::fs::write(&nowhere, "").expect("writing an empty AWS config file");
+    }
+    c.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", &nowhere)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere)
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// A Python helper of the harness, isolated like tether itself.
+fn python_command(script: &str, endpoint: &str) -> Command {
+    let mut c = isolated(python(), std::env::vars(), endpoint);
+    c.arg(root().join("tests/emulator").join(script));
+    c
 }
 
 /// A copy of an example topology whose ambient account is the emulator's.
@@ -216,8 +259,7 @@ pub struct Faults {
 impl Emulator {
     /// Starts a proxy that answers the first matching requests with errors.
     pub fn with_faults(&self, rules: &[&str]) -> Faults {
-        let mut child = Command::new(python())
-            .arg(root().join("tests/emulator/faults.py"))
+        let mut child = python_command("faults.py", &self.endpoint)
             .arg(&self.endpoint)
             .args(rules)
             .stdout(Stdio::piped())
