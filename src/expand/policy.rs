@@ -1,9 +1,15 @@
-//! IAM policy documents as tether derives them.
+//! IAM policy documents as tether derives them and reads them back.
 //!
-//! Typed so that tests can ask "who may do what on which ARN" instead of comparing
-//! text, and serialised in AWS's canonical JSON shape: a one-element list is written as
-//! its scalar, as AWS itself returns it (and as CodePipeline requires for the service
+//! Typed so that the expansion builds statements from their parts (principals,
+//! actions, resources, conditions), the reader can tell tether's statements in a live
+//! policy from everyone else's, and checks can look at those parts instead of text.
+//! Serialised in AWS's canonical JSON shape: a one-element list is written as its
+//! scalar, as AWS itself returns it (and as CodePipeline requires for the service
 //! principal of a pipeline role's trust policy).
+//!
+//! Nothing here evaluates a policy: no code decides whether a document grants an
+//! access (that would take Deny, wildcards and conditions into account), so tests pin
+//! the exact statements that concern an action instead.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, Serializer};
@@ -276,19 +282,5 @@ impl PolicyDocument {
             version: VERSION.to_string(),
             statement,
         }
-    }
-
-    /// Whether some Allow statement lets `principal` (an ARN, or "" for identity
-    /// policies) do `action` on `resource`, matching literally (no wildcard expansion:
-    /// derived policies name exact actions and resources).
-    pub fn allows(&self, principal: &str, action: &str, resource: &str) -> bool {
-        self.statement.iter().any(|s| {
-            s.effect == Effect::Allow
-                && s.action.contains(action)
-                && (principal.is_empty() || s.aws_principals().any(|p| p == principal))
-                && s.resource
-                    .as_ref()
-                    .is_none_or(|r| r.contains(resource) || r.contains("*"))
-        })
     }
 }

@@ -1,7 +1,12 @@
 //! The four flows of the spec, checked on the policies themselves: who may do what on
 //! which ARN, not how many resources there are.
+//!
+//! Access is judged by pinning the exact statements that concern an action, not by
+//! asking a matcher: there is no policy evaluator, and a literal one would wave through
+//! a wildcard, a Deny or a Condition it does not understand.
 
 use crate::root;
+use serde_json::{json, Value};
 use tether::expand::policy::{Effect, PolicyDocument, Principal, Statement};
 use tether::expand::resource::{Resource, Spec};
 use tether::expand::Expansion;
@@ -74,6 +79,66 @@ fn trusted_service(r: &tether::expand::resource::RoleSpec) -> Vec<&Statement> {
         .iter()
         .filter(|s| matches!(s.principal, Some(Principal::Service(_))))
         .collect()
+}
+
+/// Every statement of `doc` that could concern `action`, in document order, as the JSON
+/// AWS receives. Action patterns are matched the way IAM matches them (`*` and `?`,
+/// ignoring case), so a statement widened to `s3:*` or `*` is still found and changes
+/// the pinned value; a `NotAction` statement is always included, since it may cover
+/// anything. An empty list therefore says the document grants nothing for `action`.
+fn concerning(doc: &PolicyDocument, action: &str) -> Value {
+    doc.statement
+        .iter()
+        .filter(|s| {
+            s.other.contains_key("NotAction")
+                || s.action
+                    .iter()
+                    .any(|p| glob(p.as_bytes(), action.as_bytes()))
+        })
+        .map(|s| serde_json::to_value(s).unwrap())
+        .collect()
+}
+
+/// IAM's match of an action pattern: `*` is any run of characters, `?` any one
+/// character, letters compare regardless of case.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| glob(rest, &text[i..])),
+        Some((p, rest)) => text
+            .split_first()
+            .is_some_and(|(t, text)| (*p == b'?' || p.eq_ignore_ascii_case(t)) && glob(rest, text)),
+    }
+}
+
+/// The pins below are only as strict as `concerning` is wide: a widened statement must
+/// be among those it returns, or a pin would pass over it.
+#[test]
+fn concerning_finds_statements_widened_by_wildcards() {
+    let doc: PolicyDocument = serde_json::from_value(json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Exact", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "a"},
+            {"Sid": "Service", "Effect": "Allow", "Action": "s3:*", "Resource": "a"},
+            {"Sid": "Prefix", "Effect": "Deny", "Action": "S3:Get?bj*", "Resource": "a"},
+            {"Sid": "All", "Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Sid": "Not", "Effect": "Allow", "Action": [], "NotAction": "iam:*"},
+            {"Sid": "Other", "Effect": "Allow", "Action": ["s3:GetObjectAcl", "s3:PutObject"]},
+        ]
+    }))
+    .unwrap();
+    let sids = |action: &str| -> Vec<Value> {
+        match concerning(&doc, action) {
+            Value::Array(v) => v.into_iter().map(|s| s["Sid"].clone()).collect(),
+            other => panic!("{other}"),
+        }
+    };
+    assert_eq!(
+        sids("s3:GetObject"),
+        ["Exact", "Service", "Prefix", "All", "Not"]
+    );
+    assert_eq!(sids("s3:PutObject"), ["Service", "All", "Not", "Other"]);
+    assert_eq!(sids("kms:Decrypt"), ["All", "Not"]);
 }
 
 fn condition(s: &Statement, op: &str, key: &str) -> Option<std::collections::BTreeSet<String>> {
@@ -218,13 +283,28 @@ fn flow1_upload_in_app_account_starts_pipeline_in_tools() {
         trusted_aws(role(&e, "app/global/iam_role.flow1-release-source")),
         set(&[PIPELINE_ROLE_1])
     );
+    // It reads exactly the released object of the uploads bucket, not the whole bucket,
+    // besides the artifacts it passes on to the pipeline.
+    let artifacts = "arn:aws:s3:::flow1-artifacts-111111111111-us-east-1/*";
+    let release_object = "arn:aws:s3:::flow1-app-uploads/releases/app.zip";
     let sp = identity(&e, "app/global/iam_role.flow1-release-source");
-    assert!(sp.allows(
-        "",
-        "s3:GetObject",
-        "arn:aws:s3:::flow1-app-uploads/releases/app.zip"
-    ));
-    assert!(!sp.allows("", "s3:GetObject", "arn:aws:s3:::flow1-app-uploads/*"));
+    assert_eq!(
+        concerning(&sp, "s3:GetObject"),
+        json!([
+            {
+                "Sid": "ArtifactsReadWrite",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+                "Resource": artifacts
+            },
+            {
+                "Sid": "SourceObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": release_object
+            }
+        ])
+    );
 
     // Creation order: rule and role before their target, bus before the forward target.
     let t = get(
@@ -304,15 +384,34 @@ fn flow2_tools_account_deploys_into_target_account() {
     let b = state.bucket().unwrap();
     assert!(b.protect);
     let bucket_policy = PolicyDocument::new(b.policy_statements.clone());
+    let state_bucket = "arn:aws:s3:::flow2-tfstate-111111111111";
+    let all_objects = "arn:aws:s3:::flow2-tfstate-111111111111/*";
     let objects = "arn:aws:s3:::flow2-tfstate-111111111111/dev/*";
+    // Object access is these two statements and nothing else: the role gets `objects`
+    // (dev/) and not `all_objects`, and everyone is refused without TLS.
     for action in ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"] {
-        assert!(bucket_policy.allows(terraform, action, objects), "{action}");
+        assert_eq!(
+            concerning(&bucket_policy, action),
+            json!([
+                {
+                    "Sid": "tether_flow2_DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [state_bucket, all_objects],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+                },
+                {
+                    "Sid": "tether_flow2_GrantObjects-terraform",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": terraform},
+                    "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+                    "Resource": objects
+                }
+            ]),
+            "{action}"
+        );
     }
-    assert!(!bucket_policy.allows(
-        terraform,
-        "s3:PutObject",
-        "arn:aws:s3:::flow2-tfstate-111111111111/*"
-    ));
     let list = b
         .policy_statements
         .iter()
@@ -324,19 +423,48 @@ fn flow2_tools_account_deploys_into_target_account() {
     );
     // … and the role's own policy says the same, so the access works from both sides.
     let tf_policy = identity(&e, "dev/global/iam_role.flow2-terraform");
-    assert!(tf_policy.allows("", "s3:PutObject", objects));
+    assert_eq!(
+        concerning(&tf_policy, "s3:PutObject"),
+        json!([{
+            "Sid": "BucketObjects0",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            "Resource": objects
+        }])
+    );
 
     // The action role in dev trusts exactly the pipeline role.
     let ar = role(&e, "dev/global/iam_role.flow2-infra-action");
     assert_eq!(ar.arn, action_role);
     assert_eq!(trusted_aws(ar), set(&[pipeline_role]));
+    // It may deploy exactly the two stacks of its actions.
     let ap = identity(&e, "dev/global/iam_role.flow2-infra-action");
-    for stack in ["app", "app-db"] {
-        let arn = format!("arn:aws:cloudformation:eu-west-1:333333333333:stack/{stack}/*");
-        assert!(ap.allows("", "cloudformation:CreateStack", &arn), "{stack}");
-        assert!(
-            ap.allows("", "cloudformation:ExecuteChangeSet", &arn),
-            "{stack}"
+    let app_stack = "arn:aws:cloudformation:eu-west-1:333333333333:stack/app/*";
+    let db_stack = "arn:aws:cloudformation:eu-west-1:333333333333:stack/app-db/*";
+    for action in [
+        "cloudformation:CreateStack",
+        "cloudformation:ExecuteChangeSet",
+    ] {
+        assert_eq!(
+            concerning(&ap, action),
+            json!([{
+                "Sid": "DeployStacks",
+                "Effect": "Allow",
+                "Action": [
+                    "cloudformation:CreateChangeSet",
+                    "cloudformation:CreateStack",
+                    "cloudformation:DeleteChangeSet",
+                    "cloudformation:DeleteStack",
+                    "cloudformation:DescribeChangeSet",
+                    "cloudformation:DescribeStackEvents",
+                    "cloudformation:DescribeStacks",
+                    "cloudformation:ExecuteChangeSet",
+                    "cloudformation:GetTemplate",
+                    "cloudformation:UpdateStack"
+                ],
+                "Resource": [db_stack, app_stack]
+            }]),
+            "{action}"
         );
     }
     // It may pass only the execution role, and only to CloudFormation.
@@ -376,16 +504,26 @@ fn flow2_tools_account_deploys_into_target_account() {
         .collect();
     assert_eq!(assume.len(), 1);
     assert_eq!(resources(assume[0]), set(&[action_role]));
-    assert!(pp.allows(
-        "",
-        "codebuild:StartBuild",
-        "arn:aws:codebuild:eu-west-1:111111111111:project/tf-runner"
-    ));
-    assert!(pp.allows(
-        "",
-        "codeconnections:UseConnection",
-        "arn:aws:codeconnections:eu-west-1:111111111111:connection/6a1b9f3e-0000-4000-8000-000000000000"
-    ));
+    let project = "arn:aws:codebuild:eu-west-1:111111111111:project/tf-runner";
+    let connection = "arn:aws:codeconnections:eu-west-1:111111111111:connection/6a1b9f3e-0000-4000-8000-000000000000";
+    assert_eq!(
+        concerning(&pp, "codebuild:StartBuild"),
+        json!([{
+            "Sid": "StartBuilds",
+            "Effect": "Allow",
+            "Action": ["codebuild:BatchGetBuilds", "codebuild:StartBuild"],
+            "Resource": project
+        }])
+    );
+    assert_eq!(
+        concerning(&pp, "codeconnections:UseConnection"),
+        json!([{
+            "Sid": "UseConnections",
+            "Effect": "Allow",
+            "Action": ["codeconnections:UseConnection", "codestar-connections:UseConnection"],
+            "Resource": connection
+        }])
+    );
 
     // The deploy actions run as the action role and pass the execution role.
     let pl = get(&e, "tools/eu-west-1/pipeline.flow2-infra")
@@ -414,7 +552,9 @@ fn flow3_source_in_another_account() {
     let e = expand_file("flow3-cross-account-source.yaml");
     let pipeline_role = "arn:aws:iam::111111111111:role/tether/flow3/flow3-app-pipeline";
     let source_role = "arn:aws:iam::222222222222:role/tether/flow3/flow3-app-source";
+    let build_role = "arn:aws:iam::111111111111:role/app-build";
     let bucket_arn = "arn:aws:s3:::flow3-artifacts-111111111111-us-east-1";
+    let objects = "arn:aws:s3:::flow3-artifacts-111111111111-us-east-1/*";
 
     // A role in the source account trusts exactly the pipeline role …
     let sr = role(&e, "app/global/iam_role.flow3-app-source");
@@ -422,17 +562,35 @@ fn flow3_source_in_another_account() {
     assert_eq!(trusted_aws(sr), set(&[pipeline_role]));
     // … reads exactly the repository and writes artifacts to the pipeline's store.
     let sp = identity(&e, "app/global/iam_role.flow3-app-source");
-    assert!(sp.allows(
-        "",
-        "codecommit:GetBranch",
-        "arn:aws:codecommit:us-east-1:222222222222:app"
-    ));
-    assert!(sp.allows(
-        "",
-        "codecommit:UploadArchive",
-        "arn:aws:codecommit:us-east-1:222222222222:app"
-    ));
-    assert!(sp.allows("", "s3:PutObject", &format!("{bucket_arn}/*")));
+    let repository = "arn:aws:codecommit:us-east-1:222222222222:app";
+    for action in ["codecommit:GetBranch", "codecommit:UploadArchive"] {
+        assert_eq!(
+            concerning(&sp, action),
+            json!([{
+                "Sid": "SourceRepositories",
+                "Effect": "Allow",
+                "Action": [
+                    "codecommit:CancelUploadArchive",
+                    "codecommit:GetBranch",
+                    "codecommit:GetCommit",
+                    "codecommit:GetRepository",
+                    "codecommit:GetUploadArchiveStatus",
+                    "codecommit:UploadArchive"
+                ],
+                "Resource": repository
+            }]),
+            "{action}"
+        );
+    }
+    assert_eq!(
+        concerning(&sp, "s3:PutObject"),
+        json!([{
+            "Sid": "ArtifactsReadWrite",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+            "Resource": objects
+        }])
+    );
     let kms = sp
         .statement
         .iter()
@@ -455,22 +613,83 @@ fn flow3_source_in_another_account() {
     .bucket()
     .unwrap();
     let bp = PolicyDocument::new(bucket.policy_statements.clone());
-    assert!(bp.allows(source_role, "s3:PutObject", &format!("{bucket_arn}/*")));
-    assert!(bp.allows(pipeline_role, "s3:GetObject", &format!("{bucket_arn}/*")));
-    // The build's service role (external) may read but not write: the build's output
-    // is written by … the build itself, so it writes too.
-    assert!(bp.allows(
-        "arn:aws:iam::111111111111:role/app-build",
-        "s3:PutObject",
-        &format!("{bucket_arn}/*")
-    ));
+    let deny_insecure = json!({
+        "Sid": "tether_flow3_DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, objects],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+    });
+    // The build's service role (external) writes too: the build's output is written by
+    // the build itself.
+    let artifact_principals = json!({"AWS": [build_role, pipeline_role, source_role]});
+    assert_eq!(
+        concerning(&bp, "s3:PutObject"),
+        json!([
+            deny_insecure,
+            {
+                "Sid": "tether_flow3_ArtifactsWrite",
+                "Effect": "Allow",
+                "Principal": artifact_principals,
+                "Action": "s3:PutObject",
+                "Resource": objects
+            }
+        ])
+    );
+    assert_eq!(
+        concerning(&bp, "s3:GetObject"),
+        json!([
+            deny_insecure,
+            {
+                "Sid": "tether_flow3_ArtifactsRead",
+                "Effect": "Allow",
+                "Principal": artifact_principals,
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": objects
+            }
+        ])
+    );
     let key = get(&e, "tools/us-east-1/kms_key.flow3-artifacts")
         .key()
         .unwrap();
     let kp = PolicyDocument::new(key.policy_statements.clone());
-    assert!(kp.allows(source_role, "kms:GenerateDataKey", "*"));
-    assert!(kp.allows(source_role, "kms:Decrypt", "*"));
-    assert!(kp.allows("arn:aws:iam::111111111111:root", "kms:*", "*"));
+    // The key's own account administers it (and so may do anything); the roles that
+    // touch artifacts may encrypt and decrypt. `*` in a key policy is this key.
+    let key_administration = json!({
+        "Sid": "tether_flow3_KeyAdministration",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+        "Action": "kms:*",
+        "Resource": "*"
+    });
+    assert_eq!(concerning(&kp, "kms:*"), json!([key_administration]));
+    assert_eq!(
+        concerning(&kp, "kms:GenerateDataKey"),
+        json!([
+            key_administration,
+            {
+                "Sid": "tether_flow3_ArtifactsEncrypt",
+                "Effect": "Allow",
+                "Principal": artifact_principals,
+                "Action": ["kms:Encrypt", "kms:GenerateDataKey"],
+                "Resource": "*"
+            }
+        ])
+    );
+    assert_eq!(
+        concerning(&kp, "kms:Decrypt"),
+        json!([
+            key_administration,
+            {
+                "Sid": "tether_flow3_ArtifactsDecrypt",
+                "Effect": "Allow",
+                "Principal": artifact_principals,
+                "Action": ["kms:Decrypt", "kms:DescribeKey"],
+                "Resource": "*"
+            }
+        ])
+    );
     assert_eq!(key.alias, "alias/flow3-artifacts");
 
     // The bucket is encrypted with that key, versioned, private.
@@ -491,7 +710,15 @@ fn flow3_source_in_another_account() {
     assert_eq!(src.role_arn.as_deref(), Some(source_role));
     assert_eq!(src.configuration["RepositoryName"], "app");
     let pp = identity(&e, "tools/global/iam_role.flow3-app-pipeline");
-    assert!(pp.allows("", "sts:AssumeRole", source_role));
+    assert_eq!(
+        concerning(&pp, "sts:AssumeRole"),
+        json!([{
+            "Sid": "AssumeActionRoles",
+            "Effect": "Allow",
+            "Action": "sts:AssumeRole",
+            "Resource": source_role
+        }])
+    );
     // The pipeline role is trusted by CodePipeline in its own account.
     let prole = role(&e, "tools/global/iam_role.flow3-app-pipeline");
     let svc = trusted_service(prole);
@@ -504,11 +731,15 @@ fn flow3_source_in_another_account() {
         Some(set(&["111111111111"]))
     );
     // Invoking the function in its own account needs no action role.
-    assert!(pp.allows(
-        "",
-        "lambda:InvokeFunction",
-        "arn:aws:lambda:us-east-1:111111111111:function:release-notes"
-    ));
+    assert_eq!(
+        concerning(&pp, "lambda:InvokeFunction"),
+        json!([{
+            "Sid": "InvokeFunctions",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": "arn:aws:lambda:us-east-1:111111111111:function:release-notes"
+        }])
+    );
     assert_eq!(pl.stages[2].actions[0].input_artifacts, ["Build-build"]);
 }
 
@@ -563,30 +794,34 @@ fn flow4_cross_account_and_cross_region() {
     assert_eq!(pl.stages[2].actions[0].region.as_deref(), Some("eu-west-1"));
     // The approval may notify exactly its topic.
     let pp = identity(&e, "tools/global/iam_role.flow4-service-pipeline");
-    assert!(pp.allows(
-        "",
-        "sns:Publish",
-        "arn:aws:sns:us-east-1:111111111111:releases"
-    ));
+    assert_eq!(
+        concerning(&pp, "sns:Publish"),
+        json!([{
+            "Sid": "NotifyApprovers",
+            "Effect": "Allow",
+            "Action": "sns:Publish",
+            "Resource": "arn:aws:sns:us-east-1:111111111111:releases"
+        }])
+    );
 
     // The prod action role reads only the eu-central-1 store, and that store admits it.
+    let pipeline_role = "arn:aws:iam::111111111111:role/tether/flow4/flow4-service-pipeline";
     let prod_role = "arn:aws:iam::444444444444:role/tether/flow4/flow4-service-action";
+    let eu_bucket = "arn:aws:s3:::flow4-artifacts-111111111111-eu-central-1";
+    let eu_objects = "arn:aws:s3:::flow4-artifacts-111111111111-eu-central-1/*";
     let ap = identity(&e, "prod/global/iam_role.flow4-service-action");
-    assert!(ap.allows(
-        "",
-        "s3:GetObject",
-        "arn:aws:s3:::flow4-artifacts-111111111111-eu-central-1/*"
-    ));
-    assert!(!ap.allows(
-        "",
-        "s3:GetObject",
-        "arn:aws:s3:::flow4-artifacts-111111111111-us-east-1/*"
-    ));
-    assert!(!ap.allows(
-        "",
-        "s3:PutObject",
-        "arn:aws:s3:::flow4-artifacts-111111111111-eu-central-1/*"
-    ));
+    // Reading names the eu-central-1 objects alone (not the us-east-1 store); writing
+    // is granted nowhere.
+    assert_eq!(
+        concerning(&ap, "s3:GetObject"),
+        json!([{
+            "Sid": "ArtifactsRead",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": eu_objects
+        }])
+    );
+    assert_eq!(concerning(&ap, "s3:PutObject"), json!([]));
     let eu = get(
         &e,
         "tools/eu-central-1/s3_bucket.flow4-artifacts-111111111111-eu-central-1",
@@ -594,11 +829,26 @@ fn flow4_cross_account_and_cross_region() {
     .bucket()
     .unwrap();
     let bp = PolicyDocument::new(eu.policy_statements.clone());
-    assert!(bp.allows(
-        prod_role,
-        "s3:GetObject",
-        "arn:aws:s3:::flow4-artifacts-111111111111-eu-central-1/*"
-    ));
+    assert_eq!(
+        concerning(&bp, "s3:GetObject"),
+        json!([
+            {
+                "Sid": "tether_flow4_DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [eu_bucket, eu_objects],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+            },
+            {
+                "Sid": "tether_flow4_ArtifactsRead",
+                "Effect": "Allow",
+                "Principal": {"AWS": [pipeline_role, prod_role]},
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": eu_objects
+            }
+        ])
+    );
     let us = get(
         &e,
         "tools/us-east-1/s3_bucket.flow4-artifacts-111111111111-us-east-1",
