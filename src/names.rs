@@ -362,6 +362,44 @@ mod tests {
         assert_eq!(a, fit(&["acme", &long, "pipeline"], 64), "deterministic");
     }
 
+    /// Golden values: there is no state file, so a change to `fit` would rename live
+    /// resources and orphan the old ones. These were computed independently (SHA-256 of
+    /// the joined name, first four bytes in hex, head cut at `max - 9` without trailing
+    /// separators); change them only together with a migration of existing names.
+    #[test]
+    fn shortened_names_are_pinned() {
+        for (parts, max, name) in [
+            (
+                &["acme", "rebuild-service-when-the-platform-base-images-are-republished", "forward"][..],
+                IAM_ROLE_MAX,
+                "acme-rebuild-service-when-the-platform-base-images-are-db8aa0c0",
+            ),
+            (
+                &["acme", "rebuild-service-when-the-platform-base-images-are-republished", "start"][..],
+                RULE_MAX,
+                "acme-rebuild-service-when-the-platform-base-images-are-50538f37",
+            ),
+            (
+                &["acme", "artifacts", "111111111111", "ap-southeast-2", "and-a-long-suffix-for-the-bucket"][..],
+                S3_BUCKET_MAX,
+                "acme-artifacts-111111111111-ap-southeast-2-and-a-long-1b6b4146",
+            ),
+            (
+                &["acme", &"x".repeat(80), "pipeline"][..],
+                64,
+                "acme-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-578bb858",
+            ),
+            (
+                &["acme", &"p".repeat(120)][..],
+                PIPELINE_MAX,
+                "acme-pppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppppp-96dfd315",
+            ),
+        ] {
+            assert_eq!(fit(parts, max), name, "{parts:?}");
+            assert!(name.len() <= max);
+        }
+    }
+
     #[test]
     fn bucket_rules() {
         assert!(s3_bucket("acme-app-uploads").is_ok());
