@@ -65,7 +65,8 @@ struct ApplyArgs {
     /// How many steps (and reads) run at once.
     #[arg(long, default_value_t = tether::reconcile::DEFAULT_PARALLELISM)]
     parallelism: usize,
-    /// Print the AWS API calls made, by service and operation, reads and writes apart.
+    /// Print the AWS API calls made, by service and operation: session calls, reads and
+    /// writes apart.
     #[arg(long)]
     stats: bool,
     /// No colour, even on a terminal.
@@ -89,7 +90,8 @@ struct PlanArgs {
     /// Plan only this resource address and what it depends on (repeatable).
     #[arg(long = "target", value_name = "ADDRESS")]
     targets: Vec<String>,
-    /// Print the AWS API calls made, by service and operation.
+    /// Print the AWS API calls made, by service and operation: session calls, reads and
+    /// writes apart.
     #[arg(long)]
     stats: bool,
     /// No colour, even on a terminal (NO_COLOR is honoured too).

@@ -298,3 +298,37 @@ fn the_call_counter_counts_every_call_of_a_known_plan() {
     assert_eq!(actual, expected, "{}", text(&o));
     assert_eq!((c.session, c.reads, c.writes), (3, 15, 0));
 }
+
+/// A Markdown table broken by a blank line renders its remaining rows as a paragraph of
+/// pipes: every table row after a blank line must start a new table (a header followed
+/// by its `|---` separator).
+#[test]
+fn the_docs_tables_are_whole() {
+    let mut files = vec![root().join("README.md"), root().join("ARCHITECTURE.md")];
+    for e in std::fs::read_dir(root().join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            files.push(p);
+        }
+    }
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut in_code = false;
+        for (i, l) in lines.iter().enumerate() {
+            if l.starts_with("```") {
+                in_code = !in_code;
+            }
+            let starts_table = l.starts_with('|') && (i == 0 || lines[i - 1].trim().is_empty());
+            if !in_code && starts_table {
+                let next = lines.get(i + 1).copied().unwrap_or("");
+                assert!(
+                    next.starts_with("|---") || next.starts_with("| ---"),
+                    "{}:{}: a table row follows a blank line but starts no table: {l}",
+                    f.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+}
