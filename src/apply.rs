@@ -68,6 +68,8 @@ impl Report {
             match o {
                 Outcome::Done => {}
                 Outcome::Failed(e) => {
+                    // Errors name their resource; the line already does.
+                    let e = e.strip_prefix(&format!("{a}: ")).unwrap_or(e);
                     out.push_str(&format!("  failed  {} {a}: {e}\n", action.verb()))
                 }
                 Outcome::Skipped(because) => out.push_str(&format!(
@@ -542,11 +544,11 @@ mod tests {
                     *n
                 };
                 if n == 1 {
-                    return Err(AwsError::Service {
-                        context: c.address.to_string(),
-                        code: "MalformedPolicyDocument".into(),
-                        message: "Invalid principal in policy".into(),
-                    });
+                    return Err(AwsError::service(
+                        c.address.to_string(),
+                        "MalformedPolicyDocument",
+                        "Invalid principal in policy",
+                    ));
                 }
                 Ok(())
             })
@@ -585,11 +587,7 @@ mod tests {
     }
 
     fn service(code: &str, message: &str) -> AwsError {
-        AwsError::Service {
-            context: "x".into(),
-            code: code.into(),
-            message: message.into(),
-        }
+        AwsError::service("x", code, message)
     }
 
     #[test]

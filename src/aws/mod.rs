@@ -7,6 +7,7 @@
 //! region) are built once and shared. `AWS_ENDPOINT_URL` and the other standard settings
 //! are honoured; S3 uses path-style addressing when the endpoint is overridden.
 
+mod error;
 pub mod read;
 mod session;
 mod stats;
@@ -14,63 +15,65 @@ pub mod write;
 
 use crate::model::{AccountAccess, Topology};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_sts::error::ProvideErrorMetadata;
+pub use error::{AwsError, Call};
 pub use stats::{CallCounter, Class, Stats};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-/// An AWS failure, with what tether was doing and AWS's code and message.
-#[derive(Debug, thiserror::Error)]
-pub enum AwsError {
-    #[error("{context}: {code}: {message}")]
-    Service {
-        context: String,
-        code: String,
-        message: String,
-    },
-    #[error("{context}: {detail}")]
-    Transport { context: String, detail: String },
-    #[error("the ambient credentials belong to account {actual}, but `accounts.{key}` (which has no `role`) is {expected}; use credentials of that account, or give the entry a `role` to assume")]
-    WrongAccount {
-        key: String,
-        expected: String,
-        actual: String,
-    },
-    #[error("{context}: {detail}")]
-    Unexpected { context: String, detail: String },
+/// How many times one AWS call is tried before it fails, unless `AWS_MAX_ATTEMPTS` says
+/// otherwise. The SDK's default (3) lets a single burst of throttling fail a long
+/// reconciliation; Terraform's AWS provider tries up to 25 times. Ten attempts with the
+/// SDK's capped exponential backoff (1 s doubling, at most 20 s, with jitter) wait out
+/// about two minutes of continuous failure before giving up.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+
+/// The SDK's retry strategy for tether: standard mode (or `AWS_RETRY_MODE`: `standard`,
+/// `adaptive`, or `legacy`, which the SDK treats as standard) with
+/// [`DEFAULT_MAX_ATTEMPTS`] (or `AWS_MAX_ATTEMPTS`). The SDK retries throttling, 5xx
+/// answers, timeouts and dropped connections; every write tether makes is idempotent
+/// or checks for what an earlier attempt made (see `write.rs`), so a retry after a lost
+/// answer does no harm.
+pub fn retry_config(
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<aws_config::retry::RetryConfig, AwsError> {
+    use aws_config::retry::RetryConfig;
+    let bad = |key: &str, value: &str, want: &str| AwsError::Unexpected {
+        context: key.to_string(),
+        detail: format!("`{value}` is not {want}"),
+    };
+    let config = match env("AWS_RETRY_MODE").as_deref().map(str::trim) {
+        None | Some("" | "standard" | "legacy") => RetryConfig::standard(),
+        Some("adaptive") => RetryConfig::adaptive(),
+        Some(other) => {
+            return Err(bad(
+                "AWS_RETRY_MODE",
+                other,
+                "one of standard, adaptive, legacy",
+            ))
+        }
+    };
+    let attempts = match env("AWS_MAX_ATTEMPTS").as_deref().map(str::trim) {
+        None | Some("") => DEFAULT_MAX_ATTEMPTS,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if n >= 1 => n,
+            _ => return Err(bad("AWS_MAX_ATTEMPTS", v, "a whole number of at least 1")),
+        },
+    };
+    Ok(config
+        .with_max_attempts(attempts)
+        .with_initial_backoff(std::time::Duration::from_secs(1))
+        .with_max_backoff(std::time::Duration::from_secs(20)))
 }
 
-impl AwsError {
-    /// Converts an SDK error, keeping the AWS error code and message.
-    pub fn from_sdk<E, R>(
-        context: impl Into<String>,
-        e: aws_smithy_runtime_api::client::result::SdkError<E, R>,
-    ) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
-    {
-        let context = context.into();
-        match (e.code(), e.message()) {
-            (Some(code), message) => AwsError::Service {
-                context,
-                code: code.to_string(),
-                message: message.unwrap_or("").to_string(),
-            },
-            _ => AwsError::Transport {
-                context,
-                detail: aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
-            },
-        }
-    }
-
-    /// The AWS error code, when AWS sent one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            AwsError::Service { code, .. } => Some(code),
-            _ => None,
-        }
-    }
+/// Bounds on one call, so that a service that stops answering fails the call in bounded
+/// time instead of hanging the run: 5 s to connect, 60 s per attempt (no AWS call tether
+/// makes takes more), 5 minutes in all, retries included.
+fn timeout_config() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .operation_attempt_timeout(std::time::Duration::from_secs(60))
+        .operation_timeout(std::time::Duration::from_secs(300))
+        .build()
 }
 
 /// The clients for one account and region.
@@ -100,8 +103,11 @@ impl Aws {
             .ok()
             .or_else(|| topology.default_region.as_ref().map(|r| r.to_string()))
             .unwrap_or_else(|| "us-east-1".into());
+        let retry = retry_config(|k| std::env::var(k).ok())?;
         let base = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region))
+            .retry_config(retry)
+            .timeout_config(timeout_config())
             .load()
             .await;
         let path_style = base.endpoint_url().is_some();
@@ -232,5 +238,39 @@ impl Aws {
 
     pub fn stats(&self) -> Stats {
         self.counter.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn retries_default_to_ten_standard_attempts_and_honour_the_standard_settings() {
+        let c = retry_config(env(&[])).unwrap();
+        assert_eq!(c.max_attempts(), DEFAULT_MAX_ATTEMPTS);
+        assert_eq!(c.mode(), aws_config::retry::RetryMode::Standard);
+        assert_eq!(c.max_backoff(), std::time::Duration::from_secs(20));
+        let c = retry_config(env(&[
+            ("AWS_MAX_ATTEMPTS", "25"),
+            ("AWS_RETRY_MODE", "adaptive"),
+        ]))
+        .unwrap();
+        assert_eq!(c.max_attempts(), 25);
+        assert_eq!(c.mode(), aws_config::retry::RetryMode::Adaptive);
+        let e = retry_config(env(&[("AWS_MAX_ATTEMPTS", "0")])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "AWS_MAX_ATTEMPTS: `0` is not a whole number of at least 1"
+        );
+        assert!(retry_config(env(&[("AWS_RETRY_MODE", "fast")])).is_err());
     }
 }

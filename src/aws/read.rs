@@ -518,7 +518,7 @@ async fn read_bucket(
     );
     let tags = tags?;
     let versioning = versioning
-        .map_err(|e| AwsError::from_sdk(ctx("versioning"), e))?
+        .map_err(|e| AwsError::from_sdk(ctx("the versioning"), e))?
         .status()
         .is_some_and(|s| s.as_str() == "Enabled");
     let encryption = match encryption {
@@ -534,7 +534,7 @@ async fn read_bucket(
             })
             .unwrap_or(Encryption::Aes256),
         Err(e) => {
-            let e = AwsError::from_sdk(ctx("encryption"), e);
+            let e = AwsError::from_sdk(ctx("the default encryption"), e);
             if is_not_found(&e, &["ServerSideEncryptionConfigurationNotFoundError"]) {
                 // Every bucket is SSE-S3 encrypted by default since 2023.
                 Encryption::Aes256
@@ -551,7 +551,7 @@ async fn read_bucket(
                 && c.restrict_public_buckets() == Some(true)
         }),
         Err(e) => {
-            let e = AwsError::from_sdk(ctx("public access block"), e);
+            let e = AwsError::from_sdk(ctx("the public access block"), e);
             if is_not_found(&e, &["NoSuchPublicAccessBlockConfiguration"]) {
                 false
             } else {
@@ -565,7 +565,7 @@ async fn read_bucket(
             None => None,
         },
         Err(e) => {
-            let e = AwsError::from_sdk(ctx("policy"), e);
+            let e = AwsError::from_sdk(ctx("the bucket policy"), e);
             if is_not_found(&e, &["NoSuchBucketPolicy"]) {
                 None
             } else {
@@ -575,7 +575,7 @@ async fn read_bucket(
     };
     let (statements, foreign) = managed(doc, &scope.sid_prefix());
     let eventbridge = notification
-        .map_err(|e| AwsError::from_sdk(ctx("notifications"), e))?
+        .map_err(|e| AwsError::from_sdk(ctx("the notification configuration"), e))?
         .event_bridge_configuration()
         .is_some();
     let spec = Spec::S3Bucket(BucketSpec {
@@ -662,21 +662,21 @@ async fn keys(
             c.kms.get_key_rotation_status().key_id(&key_id).send(),
             c.kms.list_resource_tags().key_id(&key_id).send(),
         );
-        let described = described.map_err(|e| AwsError::from_sdk(ctx("key"), e))?;
+        let described = described.map_err(|e| AwsError::from_sdk(ctx("the key"), e))?;
         let meta = described.key_metadata();
         let pending = meta
             .and_then(|m| m.key_state())
             .is_some_and(|s| s.as_str() == "PendingDeletion");
         let doc = key_policy
-            .map_err(|e| AwsError::from_sdk(ctx("key policy"), e))?
+            .map_err(|e| AwsError::from_sdk(ctx("the key policy"), e))?
             .policy()
             .map(|p| policy(p, &address.to_string()))
             .transpose()?;
         let rotation = rotation
-            .map_err(|e| AwsError::from_sdk(ctx("rotation"), e))?
+            .map_err(|e| AwsError::from_sdk(ctx("the key rotation"), e))?
             .key_rotation_enabled();
         let tags: BTreeMap<String, String> = tags
-            .map_err(|e| AwsError::from_sdk(ctx("tags"), e))?
+            .map_err(|e| AwsError::from_sdk(ctx("the tags"), e))?
             .tags()
             .iter()
             .map(|t| (t.tag_key().to_string(), t.tag_value().to_string()))

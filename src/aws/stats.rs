@@ -7,10 +7,16 @@
 //! operation is unknown counts as a write, so that "nothing was written" is never claimed
 //! for a call that was not understood.
 
+use super::error::{Call, FailedCall};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextMut,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::retries::RequestAttempts;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde::Serialize;
@@ -144,6 +150,47 @@ impl Intercept for CallCounter {
             .expect("stats lock")
             .entry(key)
             .or_default() += 1;
+        Ok(())
+    }
+
+    // When the SDK is done with a call (retries included), say which call it was and how
+    // many attempts it took, for the error message a user reads (`error.rs`): on the
+    // response when there is one, else around the connection failure.
+    fn modify_before_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let (service, operation) = match cfg.load::<Metadata>() {
+            Some(m) => (m.service().to_string(), m.name().to_string()),
+            None => ("unknown".to_string(), "unknown operation".to_string()),
+        };
+        let call = Call {
+            service,
+            operation,
+            attempts: cfg.load::<RequestAttempts>().map_or(1, |a| a.attempts()),
+        };
+        if let Some(r) = context.response_mut() {
+            r.add_extension(call);
+            return Ok(());
+        }
+        if let Some(Err(e)) = context.output_or_error_mut() {
+            let timeout =
+                e.is_timeout_error() || e.as_connector_error().is_some_and(|c| c.is_timeout());
+            if timeout || e.is_connector_error() {
+                let original = std::mem::replace(e, OrchestratorError::other("replaced"));
+                let annotated = Box::new(FailedCall {
+                    call,
+                    source: Box::new(original),
+                });
+                *e = OrchestratorError::connector(if timeout {
+                    ConnectorError::timeout(annotated)
+                } else {
+                    ConnectorError::io(annotated)
+                });
+            }
+        }
         Ok(())
     }
 }

@@ -22,16 +22,44 @@ pub struct Writer<'a> {
     pub sid_prefix: String,
 }
 
-fn sdk<E, R>(
+fn sdk<E>(
     address: &Address,
     what: &str,
-) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsError
+) -> impl FnOnce(
+    aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> AwsError
 where
     E: aws_sdk_sts::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let context = format!("{address}: {what}");
     move |e| AwsError::from_sdk(context, e)
+}
+
+/// A deletion whose earlier attempt may have succeeded before its answer was lost (the
+/// SDK retries dropped connections): "not found" means it is done.
+fn gone<T>(r: Result<T, AwsError>, not_found: &[&str]) -> Result<(), AwsError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.code().is_some_and(|c| not_found.contains(&c)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a failed call may succeed when tried again: no answer, a 5xx, or throttling.
+fn transient(e: &AwsError) -> bool {
+    match e {
+        AwsError::Transport { .. } => true,
+        AwsError::Service { status, code, .. } => {
+            status.is_some_and(|s| s >= 500)
+                || code.contains("Throttl")
+                || code == "SlowDown"
+                || code == "TooManyRequestsException"
+        }
+        _ => false,
+    }
 }
 
 fn unexpected(address: &Address, detail: impl Into<String>) -> AwsError {
@@ -498,13 +526,12 @@ impl Writer<'_> {
             let policy = self.merge(None, &x.policy_statements, a)?;
             // An interrupted apply may have created the key but not its alias: find it by
             // its address tag and finish it, instead of creating a duplicate.
-            if let Some(id) = self.unaliased_key(a).await? {
-                kms.create_alias()
-                    .alias_name(&x.alias)
-                    .target_key_id(&id)
-                    .send()
-                    .await
-                    .map_err(sdk(a, "creating the alias"))?;
+            let (id, fresh) = match self.unaliased_key(a).await? {
+                Some(id) => (id, false),
+                None => self.create_key(a, x, policy.clone(), tags.clone()).await?,
+            };
+            self.create_alias(a, &x.alias, &id).await?;
+            if !fresh {
                 if let Some(policy) = policy {
                     kms.put_key_policy()
                         .key_id(&id)
@@ -520,33 +547,7 @@ impl Writer<'_> {
                     .send()
                     .await
                     .map_err(sdk(a, "writing tags"))?;
-                if x.rotation {
-                    kms.enable_key_rotation()
-                        .key_id(&id)
-                        .send()
-                        .await
-                        .map_err(sdk(a, "enabling rotation"))?;
-                }
-                return Ok(());
             }
-            let key = kms
-                .create_key()
-                .description(&x.description)
-                .set_policy(policy)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map_err(sdk(a, "creating the key"))?;
-            let id = key
-                .key_metadata()
-                .map(|m| m.key_id().to_string())
-                .ok_or_else(|| unexpected(a, "CreateKey returned no key id"))?;
-            kms.create_alias()
-                .alias_name(&x.alias)
-                .target_key_id(&id)
-                .send()
-                .await
-                .map_err(sdk(a, "creating the alias"))?;
             if x.rotation {
                 kms.enable_key_rotation()
                     .key_id(&id)
@@ -635,6 +636,91 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// CreateKey is not idempotent: when its answer is lost (a dropped connection, a 5xx
+    /// after the key was made), trying again blindly would make a second key. So the SDK
+    /// does not retry it; this does, after looking for the key a lost attempt may have
+    /// made (by its address tag). Returns the key id and whether this call created it
+    /// (`false`: it was found, and its policy and tags must still be written).
+    async fn create_key(
+        &self,
+        a: &Address,
+        x: &KeySpec,
+        policy: Option<String>,
+        tags: Vec<aws_sdk_kms::types::Tag>,
+    ) -> Result<(String, bool), AwsError> {
+        let kms = &self.clients.kms;
+        let attempts = kms.config().retry_config().map_or(1, |r| r.max_attempts());
+        let mut delay = std::time::Duration::from_secs(1);
+        for attempt in 1.. {
+            let made = kms
+                .create_key()
+                .description(&x.description)
+                .set_policy(policy.clone())
+                .set_tags(Some(tags.clone()))
+                .customize()
+                .config_override(
+                    aws_sdk_kms::config::Builder::default()
+                        .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await
+                .map_err(sdk(a, "creating the key"));
+            match made {
+                Ok(key) => {
+                    let id = key
+                        .key_metadata()
+                        .map(|m| m.key_id().to_string())
+                        .ok_or_else(|| unexpected(a, "CreateKey returned no key id"))?;
+                    return Ok((id, true));
+                }
+                Err(e) if transient(&e) && attempt < attempts => {
+                    tracing::info!(address = %a, "CreateKey failed transiently ({e}); looking for a key it may have made");
+                    if let Some(id) = self.unaliased_key(a).await? {
+                        return Ok((id, false));
+                    }
+                    tokio::time::sleep(
+                        delay + std::time::Duration::from_millis(fastrand::u64(0..500)),
+                    )
+                    .await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(20));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// CreateAlias, accepting an alias that an earlier attempt (whose answer was lost)
+    /// already pointed at this key.
+    async fn create_alias(&self, a: &Address, alias: &str, id: &str) -> Result<(), AwsError> {
+        let kms = &self.clients.kms;
+        let made = kms
+            .create_alias()
+            .alias_name(alias)
+            .target_key_id(id)
+            .send()
+            .await
+            .map_err(sdk(a, "creating the alias"));
+        match made {
+            Err(e) if e.code() == Some("AlreadyExistsException") => {
+                let target = kms
+                    .describe_key()
+                    .key_id(alias)
+                    .send()
+                    .await
+                    .map_err(sdk(a, "reading the alias's key"))?
+                    .key_metadata()
+                    .map(|m| m.key_id().to_string());
+                if target.as_deref() == Some(id) {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
     /// A key tagged with `address` that no alias points to (left by a crash between
     /// CreateKey and CreateAlias). Costs a tag read per unaliased key, on create only.
     async fn unaliased_key(&self, a: &Address) -> Result<Option<String>, AwsError> {
@@ -659,7 +745,15 @@ impl Writer<'_> {
                 }
                 let tags = match kms.list_resource_tags().key_id(id).send().await {
                     Ok(t) => t,
-                    Err(_) => continue, // another principal's key we may not read
+                    Err(e) => {
+                        let e = AwsError::from_sdk(format!("{a}: reading a key's tags"), e);
+                        // Another principal's key we may not read is not ours; any other
+                        // failure could hide our own key, so it fails the step.
+                        if e.code().is_some_and(|c| c.starts_with("AccessDenied")) {
+                            continue;
+                        }
+                        return Err(e);
+                    }
                 };
                 let ours = tags.tags().iter().any(|t| {
                     t.tag_key() == crate::expand::TAG_ADDRESS && t.tag_value() == a.as_str()
@@ -837,11 +931,11 @@ impl Writer<'_> {
             .await
             .map_err(sdk(a, "writing the target"))?;
         if let Some(f) = out.failed_entries().first() {
-            return Err(AwsError::Service {
-                context: format!("{a}: writing the target"),
-                code: f.error_code().unwrap_or("FailedEntry").to_string(),
-                message: f.error_message().unwrap_or_default().to_string(),
-            });
+            return Err(AwsError::service(
+                format!("{a}: writing the target"),
+                f.error_code().unwrap_or("FailedEntry"),
+                f.error_message().unwrap_or_default(),
+            ));
         }
         Ok(())
     }
@@ -940,12 +1034,15 @@ impl Writer<'_> {
                     .await
                     .map_err(sdk(a, "listing inline policies"))?;
                 for n in names.policy_names() {
-                    iam.delete_role_policy()
-                        .role_name(&x.name)
-                        .policy_name(n)
-                        .send()
-                        .await
-                        .map_err(sdk(a, "deleting an inline policy"))?;
+                    gone(
+                        iam.delete_role_policy()
+                            .role_name(&x.name)
+                            .policy_name(n)
+                            .send()
+                            .await
+                            .map_err(sdk(a, "deleting an inline policy")),
+                        &["NoSuchEntity"],
+                    )?;
                 }
                 let attached = iam
                     .list_attached_role_policies()
@@ -954,18 +1051,24 @@ impl Writer<'_> {
                     .await
                     .map_err(sdk(a, "listing attached policies"))?;
                 for p in attached.attached_policies() {
-                    iam.detach_role_policy()
+                    gone(
+                        iam.detach_role_policy()
+                            .role_name(&x.name)
+                            .set_policy_arn(p.policy_arn().map(String::from))
+                            .send()
+                            .await
+                            .map_err(sdk(a, "detaching a managed policy")),
+                        &["NoSuchEntity"],
+                    )?;
+                }
+                gone(
+                    iam.delete_role()
                         .role_name(&x.name)
-                        .set_policy_arn(p.policy_arn().map(String::from))
                         .send()
                         .await
-                        .map_err(sdk(a, "detaching a managed policy"))?;
-                }
-                iam.delete_role()
-                    .role_name(&x.name)
-                    .send()
-                    .await
-                    .map_err(sdk(a, "deleting the role"))?;
+                        .map_err(sdk(a, "deleting the role")),
+                    &["NoSuchEntity"],
+                )?;
             }
             Spec::S3Bucket(x) => {
                 let s3 = &self.clients.s3;
@@ -1011,26 +1114,47 @@ impl Writer<'_> {
                         .await
                         .map_err(sdk(a, "deleting an object"))?;
                 }
-                s3.delete_bucket()
-                    .bucket(&x.name)
-                    .send()
-                    .await
-                    .map_err(sdk(a, "deleting the bucket"))?;
+                gone(
+                    s3.delete_bucket()
+                        .bucket(&x.name)
+                        .send()
+                        .await
+                        .map_err(sdk(a, "deleting the bucket")),
+                    &["NoSuchBucket"],
+                )?;
             }
             Spec::KmsKey(x) => {
                 let kms = &self.clients.kms;
                 let id = id.ok_or_else(|| unexpected(a, "the plan does not record the key id"))?;
-                kms.delete_alias()
-                    .alias_name(&x.alias)
-                    .send()
-                    .await
-                    .map_err(sdk(a, "deleting the alias"))?;
-                kms.schedule_key_deletion()
+                gone(
+                    kms.delete_alias()
+                        .alias_name(&x.alias)
+                        .send()
+                        .await
+                        .map_err(sdk(a, "deleting the alias")),
+                    &["NotFoundException"],
+                )?;
+                let scheduled = kms
+                    .schedule_key_deletion()
                     .key_id(id)
                     .pending_window_in_days(crate::expand::KEY_DELETION_WINDOW_DAYS as i32)
                     .send()
                     .await
-                    .map_err(sdk(a, "scheduling key deletion"))?;
+                    .map_err(sdk(a, "scheduling key deletion"));
+                if let Err(e) = scheduled {
+                    // Already scheduled by an attempt whose answer was lost: done.
+                    let state = kms
+                        .describe_key()
+                        .key_id(id)
+                        .send()
+                        .await
+                        .map_err(sdk(a, "reading the key"))?
+                        .key_metadata()
+                        .and_then(|m| m.key_state().map(|s| s.as_str().to_string()));
+                    if state.as_deref() != Some("PendingDeletion") {
+                        return Err(e);
+                    }
+                }
             }
             Spec::EventBus(x) => {
                 self.clients
@@ -1040,6 +1164,7 @@ impl Writer<'_> {
                     .send()
                     .await
                     .map_err(sdk(a, "deleting the bus"))?;
+                // (DeleteEventBus of a bus that is gone succeeds: nothing to tolerate.)
             }
             Spec::EventRule(x) => {
                 let ev = &self.clients.events;
@@ -1064,32 +1189,41 @@ impl Writer<'_> {
                         .await
                         .map_err(sdk(a, "removing targets"))?;
                 }
-                ev.delete_rule()
-                    .name(&x.name)
-                    .event_bus_name(&x.bus)
-                    .send()
-                    .await
-                    .map_err(sdk(a, "deleting the rule"))?;
+                gone(
+                    ev.delete_rule()
+                        .name(&x.name)
+                        .event_bus_name(&x.bus)
+                        .send()
+                        .await
+                        .map_err(sdk(a, "deleting the rule")),
+                    &["ResourceNotFoundException"],
+                )?;
             }
             Spec::EventTarget(x) => {
-                self.clients
-                    .events
-                    .remove_targets()
-                    .rule(&x.rule)
-                    .event_bus_name(&x.bus)
-                    .ids(&x.id)
-                    .send()
-                    .await
-                    .map_err(sdk(a, "removing the target"))?;
+                gone(
+                    self.clients
+                        .events
+                        .remove_targets()
+                        .rule(&x.rule)
+                        .event_bus_name(&x.bus)
+                        .ids(&x.id)
+                        .send()
+                        .await
+                        .map_err(sdk(a, "removing the target")),
+                    &["ResourceNotFoundException"],
+                )?;
             }
             Spec::Pipeline(x) => {
-                self.clients
-                    .pipeline
-                    .delete_pipeline()
-                    .name(&x.name)
-                    .send()
-                    .await
-                    .map_err(sdk(a, "deleting the pipeline"))?;
+                gone(
+                    self.clients
+                        .pipeline
+                        .delete_pipeline()
+                        .name(&x.name)
+                        .send()
+                        .await
+                        .map_err(sdk(a, "deleting the pipeline")),
+                    &["PipelineNotFoundException"],
+                )?;
             }
         }
         Ok(())

@@ -503,7 +503,7 @@ fn propagation_errors_are_waited_out_and_others_fail_at_once() {
         "no retrying"
     );
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("failed  create tools/us-east-1/kms_key.flow3-artifacts: tools/us-east-1/kms_key.flow3-artifacts: creating the key: AccessDeniedException: not authorized to perform kms:CreateKey"), "{out}");
+    assert!(out.contains("failed  create tools/us-east-1/kms_key.flow3-artifacts: creating the key: KMS CreateKey failed with 400 Bad Request, AccessDeniedException: not authorized to perform kms:CreateKey (1 attempt); the identity tether uses in this account lacks this permission: grant it, or use other credentials\n"), "{out}");
     // The bucket encrypted with that key and the pipeline storing in it are skipped.
     assert!(
         out.contains(

@@ -282,7 +282,13 @@ impl Emulator {
 
     /// Runs tether with `endpoint` instead of the emulator's.
     pub fn tether_via(&self, endpoint: &str, args: &[&str]) -> Output {
+        self.tether_via_env(endpoint, args, &[])
+    }
+
+    /// Runs tether with `endpoint` instead of the emulator's, and extra variables.
+    pub fn tether_via_env(&self, endpoint: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         Self::command(endpoint, args)
+            .envs(env.iter().copied())
             .output()
             .expect("running tether")
     }

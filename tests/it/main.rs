@@ -4,6 +4,7 @@ mod apply;
 mod cli;
 mod emulator;
 mod examples;
+mod faults;
 mod flows;
 mod harness;
 mod invalid;

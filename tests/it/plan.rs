@@ -469,7 +469,7 @@ fn a_read_that_fails_for_another_reason_than_not_found_fails_the_plan() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("app/us-east-1/s3_bucket.flow1-app-uploads: reading policy: AccessDenied: Access Denied"),
+        err.contains("app/us-east-1/s3_bucket.flow1-app-uploads: reading the bucket policy: S3 GetBucketPolicy failed with 403 Forbidden, AccessDenied: Access Denied (1 attempt)"),
         "the address, the AWS code and message: {err}"
     );
 }
