@@ -52,7 +52,11 @@ pub fn parse(text: &str) -> Result<Value, serde_json::Error> {
     }
 }
 
-/// The canonical form of a whole policy document.
+/// The canonical form of a whole policy document (a role's trust or inline policy).
+///
+/// Statement ids are left out: a `Sid` labels a statement and changes nothing it allows,
+/// and people write a role's documents with other Sids or none. (In shared policies the
+/// Sid marks tether's statements; [`canonical_statements`] keeps it.)
 pub fn canonical(doc: &Value) -> Value {
     let mut out = Map::new();
     let version = doc
@@ -64,12 +68,21 @@ pub fn canonical(doc: &Value) -> Value {
         out.insert("Id".into(), id.clone());
     }
     let statements = match doc.get("Statement") {
-        Some(Value::Array(a)) => a.iter().map(canonical_statement).collect(),
-        Some(s @ Value::Object(_)) => vec![canonical_statement(s)],
+        Some(Value::Array(a)) => a.iter().map(unlabelled).collect(),
+        Some(s @ Value::Object(_)) => vec![unlabelled(s)],
         _ => Vec::new(),
     };
     out.insert("Statement".into(), Value::Array(sorted(statements)));
     Value::Object(out)
+}
+
+/// A statement of a whole document: canonical, without its `Sid`.
+fn unlabelled(s: &Value) -> Value {
+    let mut s = canonical_statement(s);
+    if let Value::Object(m) = &mut s {
+        m.remove("Sid");
+    }
+    s
 }
 
 /// The canonical form of a list of statements (the managed part of a shared policy).
@@ -224,6 +237,34 @@ mod tests {
         assert_eq!(v["Statement"][0]["Action"], "sts:AssumeRole");
         assert_eq!(url_decode("a%20b+c"), "a b+c");
         assert_eq!(url_decode("100%"), "100%");
+    }
+
+    #[test]
+    fn statement_ids_do_not_change_a_whole_document() {
+        // tether labels the statements of a role's documents; people often do not.
+        let ours = json!({"Version": "2012-10-17", "Statement": [
+            {"Sid": "PutEvents", "Effect": "Allow", "Action": "events:PutEvents", "Resource": "arn:aws:events:us-east-1:111111111111:event-bus/b"},
+            {"Sid": "TrustedRoles", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::222222222222:role/r"}
+        ]});
+        let theirs = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": "arn:aws:iam::222222222222:role/r"},
+            {"Sid": "Other", "Effect": "Allow", "Action": "events:PutEvents", "Resource": "arn:aws:events:us-east-1:111111111111:event-bus/b"}
+        ]});
+        assert!(same(&ours, &theirs));
+        // Without labels, a difference in meaning still shows.
+        let more = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"], "Resource": "arn:aws:iam::222222222222:role/r"},
+            {"Effect": "Allow", "Action": "events:PutEvents", "Resource": "arn:aws:events:us-east-1:111111111111:event-bus/b"}
+        ]});
+        assert!(!same(&ours, &more));
+        // In a shared policy the Sid marks tether's statements, and stays compared.
+        let a = [
+            json!({"Sid": "tether_x_A", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}),
+        ];
+        let b = [
+            json!({"Sid": "tether_x_B", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}),
+        ];
+        assert_ne!(canonical_statements(&a), canonical_statements(&b));
     }
 
     #[test]

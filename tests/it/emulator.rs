@@ -300,3 +300,71 @@ impl Drop for Faults {
         let _ = self._child.wait();
     }
 }
+
+/// Other tools' worlds, written by scripts of `tests/emulator/`.
+impl Emulator {
+    /// Runs `tests/emulator/<script>` with the emulator's endpoint, then `args`, and
+    /// `input` on its stdin, as another tool would; panics unless it succeeds. Returns
+    /// what it printed on stderr.
+    pub fn run_script(&self, script: &str, args: &[&str], input: &[u8]) -> String {
+        let mut child = Command::new(python())
+            .arg(root().join("tests/emulator").join(script))
+            .arg(&self.endpoint)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {script}: {e}"));
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            out.status.success(),
+            "{script} {args:?} failed:\n{}\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        stderr
+    }
+
+    /// Creates everything `topology` expands to with `oob_apply.py`, every policy document
+    /// and event pattern reshaped; returns the shapes it used and the shapes it knows.
+    pub fn create_reshaped(
+        &self,
+        topology: &Path,
+    ) -> (
+        std::collections::BTreeSet<String>,
+        std::collections::BTreeSet<String>,
+    ) {
+        let expansion = self.tether(&[
+            "expand",
+            "--format",
+            "json",
+            "-f",
+            topology.to_str().unwrap(),
+        ]);
+        assert!(
+            expansion.status.success(),
+            "{}",
+            String::from_utf8_lossy(&expansion.stderr)
+        );
+        let report = self.run_script("oob_apply.py", &[], &expansion.stdout);
+        let shapes = |label: &str| {
+            report
+                .lines()
+                .find_map(|l| l.strip_prefix(label))
+                .unwrap_or_else(|| panic!("no `{label}` line from oob_apply.py:\n{report}"))
+                .split_whitespace()
+                .map(String::from)
+                .collect()
+        };
+        (shapes("shapes used:"), shapes("shapes known:"))
+    }
+
+    /// Builds flow 1 by hand (`handwritten_flow1.py`), with one meaningful `change` (a
+    /// negative control) or none.
+    pub fn create_flow1_by_hand(&self, change: Option<&str>) {
+        let args: Vec<&str> = change.into_iter().collect();
+        self.run_script("handwritten_flow1.py", &args, b"");
+    }
+}

@@ -1,5 +1,6 @@
-//! `tether plan` against the emulator: an empty world, a world another tool built,
-//! drift made out of band, deletions, ownership, exit codes and output formats.
+//! `tether plan` against the emulator: an empty world, a world another tool built and one
+//! written by hand, drift made out of band, deletions, ownership, exit codes and output
+//! formats.
 
 use crate::emulator::{take, Emulator, Topology, AMBIENT};
 use crate::root;
@@ -90,12 +91,19 @@ fn an_empty_world_plans_every_resource_as_a_create() {
     }
 }
 
+/// Another tool built every example, each policy document and event pattern written in
+/// other shapes than tether's (see `Reshaper` in `tests/emulator/oob_apply.py`): tether
+/// must see that they mean the same.
 #[test]
 fn what_another_tool_built_plans_no_changes() {
+    let mut used = BTreeSet::new();
+    let mut known = BTreeSet::new();
     for example in EXAMPLES {
         let (_g, emu) = take();
         let t = Topology::example(example);
-        emu.create_out_of_band(&t.path, &[]);
+        let (u, k) = emu.create_reshaped(&t.path);
+        used.extend(u);
+        known = k;
         let o = emu.tether(&["plan", "--detailed-exitcode", "--stats", "-f", t.arg()]);
         assert_eq!(o.status.code(), Some(0), "{example}: {}", text(&o));
         let out = String::from_utf8_lossy(&o.stdout);
@@ -107,6 +115,52 @@ fn what_another_tool_built_plans_no_changes() {
             "{}",
             text(&o)
         );
+    }
+    // The examples together exercise every shape the reshaper knows.
+    let missing: Vec<&String> = known.difference(&used).collect();
+    assert!(missing.is_empty(), "shapes never written: {missing:?}");
+}
+
+/// Flow 1 written by hand (`tests/emulator/handwritten_flow1.py`): literal boto3 calls
+/// and policy JSON in a platform engineer's shapes, not derived from tether's output.
+#[test]
+fn a_world_written_by_hand_plans_no_changes() {
+    let (_g, emu) = take();
+    let t = Topology::example("docs/examples/flow1-upload-trigger.yaml");
+    emu.create_flow1_by_hand(None);
+    let o = emu.tether(&["plan", "--detailed-exitcode", "-f", t.arg()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("No changes."), "{out}");
+}
+
+/// The negative control of the hand-written world: one meaningful change, and the plan
+/// is exactly an update of that resource's policy, so "no changes" above can fail.
+#[test]
+fn a_world_written_by_hand_with_one_change_plans_exactly_that_update() {
+    for (what, address, field) in [
+        // The source role trusts the pipeline role of another account.
+        (
+            "trust-account",
+            "app/global/iam_role.flow1-release-source",
+            "trust_policy",
+        ),
+        // The key policy grants one more action.
+        (
+            "extra-action",
+            "tools/us-east-1/kms_key.flow1-artifacts",
+            "policy_statements",
+        ),
+    ] {
+        let (_g, emu) = take();
+        let t = Topology::example("docs/examples/flow1-upload-trigger.yaml");
+        emu.create_flow1_by_hand(Some(what));
+        let p = plan(emu, &t, &[]);
+        let want: BTreeSet<(String, String)> = [("update".to_string(), address.to_string())].into();
+        assert_eq!(changes(&p), want, "{what}");
+        assert_eq!(fields(change(&p, address)), [field], "{what}");
+        let o = emu.tether(&["plan", "--detailed-exitcode", "-f", t.arg()]);
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", text(&o));
     }
 }
 
