@@ -307,8 +307,7 @@ impl Emulator {
     /// `input` on its stdin, as another tool would; panics unless it succeeds. Returns
     /// what it printed on stderr.
     pub fn run_script(&self, script: &str, args: &[&str], input: &[u8]) -> String {
-        let mut child = Command::new(python())
-            .arg(root().join("tests/emulator").join(script))
+        let mut child = python_command(script, &self.endpoint)
             .arg(&self.endpoint)
             .args(args)
             .stdin(Stdio::piped())
