@@ -6,6 +6,7 @@ mod emulator;
 mod examples;
 mod flows;
 mod harness;
+mod input;
 mod invalid;
 mod plan;
 mod robustness;
