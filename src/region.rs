@@ -74,6 +74,14 @@ impl Region {
             .unwrap_or("aws")
     }
 
+    /// The known regions of `partition`, for messages.
+    pub fn in_partition(partition: &str) -> impl Iterator<Item = &'static str> + '_ {
+        REGIONS
+            .iter()
+            .filter(move |(_, p)| *p == partition)
+            .map(|(r, _)| *r)
+    }
+
     /// Every known region name, for suggestions.
     pub fn all() -> impl Iterator<Item = &'static str> + Clone {
         REGIONS.iter().map(|(r, _)| *r)

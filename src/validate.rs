@@ -31,6 +31,8 @@ pub fn validate(loaded: &Loaded) -> Result<Topology, Vec<Diagnostic>> {
         out: loaded.problems.clone(),
         default_region: None,
         partition: "aws",
+        regions: Vec::new(),
+        arns: Vec::new(),
     };
     let topology = cx.topology();
     if cx.out.is_empty() {
@@ -45,7 +47,13 @@ struct Cx<'a> {
     broken: &'a BTreeSet<(String, String)>,
     out: Vec<Diagnostic>,
     default_region: Option<Region>,
+    /// The topology's partition, settled once every region is known ([`Cx::partition`]).
     partition: &'static str,
+    /// Every region the file writes, where it writes it: they decide the partition.
+    regions: Vec<(YamlPath, Region)>,
+    /// Every ARN the user writes that AWS resolves in the topology's partition, with what
+    /// it is for messages; checked once the partition is settled.
+    arns: Vec<(YamlPath, String, &'static str)>,
 }
 
 fn p(keys: &[&str]) -> YamlPath {
@@ -102,10 +110,14 @@ impl Cx<'_> {
         self.reference(accounts, "accounts", "account", path, key)
     }
 
+    /// The region written at `path`, or the default region when none is written.
     fn region(&mut self, path: &YamlPath, region: Option<&String>) -> Option<Region> {
         match region {
             Some(r) => match Region::parse(r) {
-                Some(r) => Some(r),
+                Some(r) => {
+                    self.regions.push((path.clone(), r.clone()));
+                    Some(r)
+                }
                 None => {
                     let help = match crate::diag::closest(r, Region::all()) {
                         Some(c) => format!("did you mean `{c}`?"),
@@ -131,6 +143,27 @@ impl Cx<'_> {
                 }
             },
         }
+    }
+
+    /// The region written at `path`, or `inherited` (the enclosing pipeline's) when none
+    /// is written. Only written regions count towards the partition: an inherited one
+    /// was counted where it was written, and may be a stand-in for a bad one.
+    fn region_or(
+        &mut self,
+        path: &YamlPath,
+        region: Option<&String>,
+        inherited: &Region,
+    ) -> Option<Region> {
+        match region {
+            Some(_) => self.region(path, region),
+            None => Some(inherited.clone()),
+        }
+    }
+
+    /// Records an ARN the user wrote, to be checked against the topology's partition
+    /// once it is settled (pipelines, which hold most ARNs, are validated before then).
+    fn arn_in_partition(&mut self, path: &YamlPath, arn: &str, what: &'static str) {
+        self.arns.push((path.clone(), arn.to_string(), what));
     }
 
     fn tags(&mut self, path: &YamlPath, tags: &BTreeMap<String, String>) -> Tags {
@@ -162,18 +195,24 @@ impl Cx<'_> {
             Some(r) => self.region(&p(&["defaults", "region"]), Some(r)),
             None => None,
         };
-        if let Some(r) = &self.default_region {
-            self.partition = r.partition();
-        }
         let tags = self.tags(&p(&["defaults", "tags"]), &raw.defaults.tags);
 
-        let accounts = self.accounts();
+        // Buckets, buses and pipelines are the only entries that name regions. Once they
+        // are validated the partition is known, and accounts (whose role ARNs derive
+        // from it) and roles come after.
         let buckets = self.buckets();
         let buses = self.buses();
         let pipelines = self.pipelines();
+        let mixed = self.partition();
+        let accounts = self.accounts();
         let roles = self.roles(&pipelines);
         let triggers = self.triggers(&buckets, &buses, &pipelines);
         self.source_buckets(&buckets, &pipelines);
+        if !mixed {
+            // With regions in two partitions, which one an ARN should be in is a guess;
+            // the regions are reported, and the ARNs are checked once they agree.
+            self.arn_partitions();
+        }
 
         Topology {
             name: raw.name.clone(),
@@ -185,6 +224,156 @@ impl Cx<'_> {
             buses,
             pipelines,
             triggers,
+        }
+    }
+
+    /// Settles the topology's partition from the regions it writes, reporting regions in
+    /// another one; returns whether the regions mix partitions.
+    ///
+    /// An account exists in one partition only, credentials and roles never cross
+    /// partitions, and the expansion derives IAM ARNs (global, so of no region) from the
+    /// partition of `defaults.region`: so one topology is one partition. It is the
+    /// partition of `defaults.region`, else the one most written regions are in, else
+    /// (no region at all) `aws`, where tether connects without a region (us-east-1).
+    fn partition(&mut self) -> bool {
+        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        for (_, r) in &self.regions {
+            *counts.entry(r.partition()).or_default() += 1;
+        }
+        let home = match &self.default_region {
+            Some(r) => r.partition(),
+            // Most regions win; a tie goes to the first name, so the choice is stable.
+            None => counts
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                .map_or("aws", |(p, _)| *p),
+        };
+        self.partition = home;
+        let mixed = counts.len() > 1;
+        let foreign: Vec<(YamlPath, Region)> = self
+            .regions
+            .iter()
+            .filter(|(_, r)| r.partition() != home)
+            .cloned()
+            .collect();
+        let why = self.home_why();
+        for (path, r) in foreign {
+            let other = r.partition();
+            self.err_help(
+                path,
+                format!("region `{r}` is in partition `{other}`, but the topology is in `{home}`, {why}"),
+                format!("one topology covers one partition: an account exists in one partition only, and roles cannot trust across partitions; move the entries in `{other}` regions to a topology of their own"),
+            );
+        }
+        let written_default = self.raw.defaults.region.is_some()
+            || self.broken.contains(&(String::new(), "defaults".into()));
+        if home != "aws" && !written_default {
+            let first = self.home_regions().into_iter().next().unwrap_or_default();
+            self.err_help(
+                p(&["defaults", "region"]),
+                format!("the topology is in partition `{home}`, {why}, but has no `defaults.region`; tether derives the ARNs of its roles from that region's partition, and connects to us-east-1 without it"),
+                format!("add `defaults: {{ region: {first} }}` at the top"),
+            );
+        }
+        mixed
+    }
+
+    /// The distinct regions of the topology's partition that the file writes, in order.
+    fn home_regions(&self) -> Vec<String> {
+        let set: BTreeSet<&str> = self
+            .regions
+            .iter()
+            .filter(|(_, r)| r.partition() == self.partition)
+            .map(|(_, r)| r.as_str())
+            .collect();
+        set.into_iter().map(str::to_string).collect()
+    }
+
+    /// Why the topology is in its partition, for messages: the regions that put it there.
+    fn home_why(&self) -> String {
+        const SHOWN: usize = 4;
+        let default = self.default_region.as_ref().map(Region::as_str);
+        let regions: Vec<String> = self
+            .home_regions()
+            .into_iter()
+            .filter(|r| Some(r.as_str()) != default)
+            .collect();
+        let mut list = regions
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if regions.len() > SHOWN {
+            list.push_str(&format!(" and {} more", regions.len() - SHOWN));
+        }
+        match (default, regions.is_empty()) {
+            (Some(d), true) => format!("the partition of `defaults.region` ({d})"),
+            (Some(d), false) => {
+                format!(
+                    "the partition of `defaults.region` ({d}) and of its other regions ({list})"
+                )
+            }
+            (None, false) => format!("the partition of its regions ({list})"),
+            (None, true) => "as it names no region, and tether then connects to us-east-1".into(),
+        }
+    }
+
+    /// Checks every recorded ARN against the settled partition.
+    ///
+    /// These are the ARNs a user writes that AWS resolves in the account's partition,
+    /// where an ARN of another partition names nothing that could ever exist:
+    /// - `accounts.*.role`: assumed through STS, which only issues sessions for roles of
+    ///   its own partition;
+    /// - trust `arn`s and builds' `service_role`s: principals of a trust policy, which
+    ///   IAM refuses (or never matches) across partitions;
+    /// - `managed_policies` and `execution_policies`: attached by IAM in the account;
+    ///   AWS managed policies have one ARN per partition (`arn:aws-cn:iam::aws:policy/…`);
+    /// - `execution_role` ARNs: passed to CloudFormation in the account;
+    /// - connection `arn`s and approval `notify` topics: used by CodePipeline in the
+    ///   pipeline's region;
+    /// - statement `resources` that are ARNs: IAM refuses a policy naming a resource of
+    ///   another partition.
+    ///
+    /// Condition values are not checked: they are compared as strings, tether does not
+    /// interpret them, and an ARN there only makes the condition never match.
+    fn arn_partitions(&mut self) {
+        let home = self.partition;
+        let why = self.home_why();
+        let others: Vec<&str> = ["aws", "aws-cn", "aws-us-gov"]
+            .into_iter()
+            .filter(|p| *p != home)
+            .collect();
+        for (path, arn, what) in std::mem::take(&mut self.arns) {
+            let Some(parsed) = names::arn(&arn) else {
+                continue;
+            };
+            let theirs = parsed.partition;
+            if theirs == home || !others.contains(&theirs) {
+                continue;
+            }
+            // A global ARN (IAM, S3) means the same thing in the home partition; a
+            // regional one names a region of the other partition, and only another
+            // resource can replace it.
+            let fix = if parsed.region.is_empty() {
+                format!("write `arn:{home}:{}`", &arn[4 + theirs.len() + 1..])
+            } else {
+                format!("use one in a region of `{home}`")
+            };
+            let regions: Vec<&str> = Region::in_partition(theirs).collect();
+            let instead = if self.regions.is_empty() {
+                format!(
+                    "set `defaults.region` to one of its regions ({})",
+                    regions.join(", ")
+                )
+            } else {
+                format!("use its regions ({}) instead", regions.join(", "))
+            };
+            self.err_help(
+                path,
+                format!("{what} `{arn}` is in partition `{theirs}`, but the topology is in `{home}`, {why}"),
+                format!("AWS resolves this ARN in `{home}` only: {fix}; if the accounts are in `{theirs}`, {instead}"),
+            );
         }
     }
 
@@ -233,6 +422,7 @@ impl Cx<'_> {
                     let arn = if role.starts_with("arn:") {
                         match names::role_arn(role) {
                             Ok(parsed) => {
+                                self.arn_in_partition(&role_path, role, "account role");
                                 if parsed.account != id && !a.id.was_number {
                                     self.err(
                                         role_path,
@@ -470,6 +660,9 @@ impl Cx<'_> {
                         "list ARNs, or `\"*\"`",
                     );
                 }
+                for (j, r) in s.resources.iter().enumerate() {
+                    self.arn_in_partition(&sp.key("resources").index(j), r, "resource");
+                }
                 if let Some(sid) = &s.sid {
                     if sid.is_empty() || !sid.chars().all(|c| c.is_ascii_alphanumeric()) {
                         self.err(
@@ -487,10 +680,10 @@ impl Cx<'_> {
                 });
             }
             for (i, m) in r.managed_policies.iter().enumerate() {
-                self.check(
-                    &path.key("managed_policies").index(i),
-                    names::managed_policy_arn(m),
-                );
+                let mp = path.key("managed_policies").index(i);
+                if self.check(&mp, names::managed_policy_arn(m)) {
+                    self.arn_in_partition(&mp, m, "managed policy");
+                }
             }
             let tags = self.tags(&path.key("tags"), &r.tags);
             if let Some(account) = account {
@@ -642,6 +835,7 @@ impl Cx<'_> {
         }
         let arn = t.arn.as_ref()?;
         if self.check(&path.key("arn"), names::principal_arn(arn)) {
+            self.arn_in_partition(&path.key("arn"), arn, "trusted principal");
             Some(Trust::Arn(arn.clone()))
         } else {
             None
@@ -954,13 +1148,11 @@ impl Cx<'_> {
         } else if let Some(b) = &a.build {
             let bp = path.key("build");
             self.check(&bp.key("project"), names::codebuild_project(&b.project));
-            let r = self.region(
-                &bp.key("region"),
-                b.region.as_ref().or(Some(&region.to_string())),
-            )?;
+            let r = self.region_or(&bp.key("region"), b.region.as_ref(), region)?;
             if let Some(sr) = &b.service_role {
-                if let Err(e) = names::role_arn(sr) {
-                    self.err(bp.key("service_role"), e);
+                match names::role_arn(sr) {
+                    Ok(_) => self.arn_in_partition(&bp.key("service_role"), sr, "service role"),
+                    Err(e) => self.err(bp.key("service_role"), e),
                 }
             }
             for k in b.env.keys() {
@@ -984,10 +1176,7 @@ impl Cx<'_> {
                 Some(acc) => self.account(&cp.key("account"), acc),
                 None => Some(account.clone()),
             };
-            let r = self.region(
-                &cp.key("region"),
-                c.region.as_ref().or(Some(&region.to_string())),
-            );
+            let r = self.region_or(&cp.key("region"), c.region.as_ref(), region);
             self.check(&cp.key("stack"), names::stack(&c.stack));
             if c.template.is_empty() {
                 self.err(cp.key("template"), "template path is empty");
@@ -1026,10 +1215,7 @@ impl Cx<'_> {
                 Some(acc) => self.account(&cp.key("account"), acc),
                 None => Some(account.clone()),
             };
-            let r = self.region(
-                &cp.key("region"),
-                c.region.as_ref().or(Some(&region.to_string())),
-            );
+            let r = self.region_or(&cp.key("region"), c.region.as_ref(), region);
             if c.commands.is_empty() {
                 self.err(
                     cp.key("commands"),
@@ -1076,7 +1262,9 @@ impl Cx<'_> {
             if let Some(topic) = &ap.notify {
                 let ok = names::arn(topic)
                     .is_some_and(|x| x.service == "sns" && names::account_id(x.account).is_ok());
-                if !ok {
+                if ok {
+                    self.arn_in_partition(&aprp.key("notify"), topic, "SNS topic");
+                } else {
                     self.err(
                         aprp.key("notify"),
                         format!("`{topic}` is not an SNS topic ARN"),
@@ -1107,10 +1295,7 @@ impl Cx<'_> {
                 Some(acc) => self.account(&ip.key("account"), acc)?,
                 None => account.clone(),
             };
-            let r = self.region(
-                &ip.key("region"),
-                inv.region.as_ref().or(Some(&region.to_string())),
-            )?;
+            let r = self.region_or(&ip.key("region"), inv.region.as_ref(), region)?;
             ActionKind::Invoke {
                 function: inv.function.clone(),
                 account: target,
@@ -1151,10 +1336,10 @@ impl Cx<'_> {
         required: bool,
     ) -> Option<Option<Execution>> {
         for (i, m) in policies.iter().enumerate() {
-            self.check(
-                &path.key("execution_policies").index(i),
-                names::managed_policy_arn(m),
-            );
+            let mp = path.key("execution_policies").index(i);
+            if self.check(&mp, names::managed_policy_arn(m)) {
+                self.arn_in_partition(&mp, m, "managed policy");
+            }
         }
         match (role, policies.is_empty()) {
             (Some(_), false) => {
@@ -1170,6 +1355,7 @@ impl Cx<'_> {
                 if r.starts_with("arn:") {
                     match names::role_arn(r) {
                         Ok(parsed) => {
+                            self.arn_in_partition(&rp, r, "execution role");
                             let id = &self.raw.accounts[target].id.text;
                             if parsed.account != id {
                                 self.err(
@@ -1271,10 +1457,7 @@ impl Cx<'_> {
                 Some(a) => self.account(&cp.key("account"), a)?,
                 None => account.clone(),
             };
-            let r = self.region(
-                &cp.key("region"),
-                cc.region.as_ref().or(Some(&region.to_string())),
-            )?;
+            let r = self.region_or(&cp.key("region"), cc.region.as_ref(), region)?;
             if r != *region {
                 self.err(
                     cp.key("region"),
@@ -1302,7 +1485,9 @@ impl Cx<'_> {
                 && a.resource.starts_with("connection/")
                 && names::account_id(a.account).is_ok()
         });
-        if !ok {
+        if ok {
+            self.arn_in_partition(&cp.key("arn"), &c.arn, "connection");
+        } else {
             self.err_help(
                 cp.key("arn"),
                 format!("`{}` is not a connection ARN", c.arn),
@@ -1554,6 +1739,47 @@ mod tests {
             "{p:?}"
         );
         assert!(!p.iter().any(|m| m.contains("not managed")), "{p:?}");
+    }
+
+    #[test]
+    fn topologies_in_other_partitions_validate_with_their_own_arns() {
+        for (region, partition) in [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")] {
+            let text = format!(
+                "version: 1\nname: t\ndefaults: {{ region: {region} }}\naccounts:\n  a: {{ id: \"111111111111\" }}\n  b: {{ id: \"222222222222\", role: Deploy }}\nroles:\n  r: {{ account: b, trust: [{{ arn: \"arn:{partition}:iam::111111111111:root\" }}], managed_policies: [\"arn:{partition}:iam::aws:policy/ReadOnlyAccess\"] }}\n"
+            );
+            let loaded = load_bytes(text.as_bytes(), "t.yaml").unwrap();
+            let t = super::validate(&loaded).unwrap_or_else(|p| panic!("{region}: {p:?}"));
+            // A role given by name is assumed by the ARN of the topology's partition.
+            let crate::model::AccountAccess::AssumeRole { role_arn, .. } = &t.accounts["b"].access
+            else {
+                panic!("b assumes a role")
+            };
+            assert_eq!(
+                role_arn,
+                &format!("arn:{partition}:iam::222222222222:role/Deploy")
+            );
+            // The same ARNs in an `aws` topology name nothing AWS would find.
+            let p = problems(&text.replace(region, "us-east-1"));
+            assert_eq!(p.len(), 2, "{p:?}");
+            assert!(
+                p.iter().all(|m| m.contains(&format!(
+                    "is in partition `{partition}`, but the topology is in `aws`"
+                ))),
+                "{p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mixed_partitions_are_one_error_per_foreign_region_and_no_arn_guesses() {
+        let text = format!(
+            "{BASE}buckets:\n  b: {{ account: a, region: cn-north-1 }}\nroles:\n  r: {{ account: a, trust: [{{ account: a }}], managed_policies: [\"arn:aws-cn:iam::aws:policy/ReadOnlyAccess\"] }}\n"
+        );
+        let p = problems(&text);
+        assert_eq!(
+            p,
+            vec!["buckets.b.region: region `cn-north-1` is in partition `aws-cn`, but the topology is in `aws`, the partition of `defaults.region` (us-east-1)"]
+        );
     }
 
     #[test]

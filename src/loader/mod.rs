@@ -3,6 +3,11 @@
 //! This is the only module that parses YAML. It refuses what is not a topology file
 //! (binary, huge, deeply nested, several documents) with a diagnostic, never a panic,
 //! and reports every unknown key and type error of the file at once.
+//!
+//! Files as editors on Windows save them are accepted: a UTF-8 byte-order mark (YAML 1.2
+//! allows one at the start of a stream) is dropped before parsing, and CRLF line endings
+//! are line breaks to the YAML parser like LF. Positions are counted in the text after
+//! the mark, so line 1, column 1 is the first character a user sees in the editor.
 
 pub mod node;
 mod shape;
@@ -22,9 +27,11 @@ pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Loaded {
     pub file: String,
-    /// SHA-256 of the file's bytes (hex), recorded in saved plans.
+    /// SHA-256 of the file's bytes as given (a byte-order mark included), recorded in
+    /// saved plans: any change to the file, even one an editor hides, makes a plan stale.
     pub sha256: String,
-    /// The file's text, to locate problems found after the node tree is dropped.
+    /// The file's text without its byte-order mark, to locate problems found after the
+    /// node tree is dropped (re-parsing it must give the positions parsing gave first).
     pub text: String,
     /// The node tree, kept to locate problems found by later stages.
     pub doc: Node,
@@ -82,6 +89,7 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
         d
     };
     let start = Pos { line: 1, column: 1 };
+    let given = bytes;
     if bytes.len() > MAX_FILE_BYTES {
         return Err(fail(
             start,
@@ -91,6 +99,24 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
                 MAX_FILE_BYTES / 1024 / 1024
             ),
             "split the topology or check that this is the right file",
+        ));
+    }
+    // A byte-order mark is not content: yaml-rust2 would read it as part of the first
+    // key (`\u{feff}version`). Offsets in messages still count it, as they are offsets
+    // into the file; positions do not, as an editor does not show it.
+    let bom = if bytes.starts_with(UTF8_BOM) {
+        UTF8_BOM.len()
+    } else {
+        0
+    };
+    let bytes = &bytes[bom..];
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        // Windows PowerShell's `>` writes UTF-16 with a byte-order mark; say so rather
+        // than point at an invalid UTF-8 byte.
+        return Err(fail(
+            start,
+            "the file is UTF-16 text (it starts with a UTF-16 byte-order mark); topology files are UTF-8".into(),
+            "save the file as UTF-8 (with or without a byte-order mark); in PowerShell, use `Out-File -Encoding utf8`",
         ));
     }
     let text = match std::str::from_utf8(bytes) {
@@ -109,7 +135,7 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
                 pos_of_byte(ok, ok.len()),
                 format!(
                     "the file is not UTF-8 text (invalid byte at offset {})",
-                    e.valid_up_to()
+                    bom + e.valid_up_to()
                 ),
                 "topology files are UTF-8 YAML",
             ));
@@ -134,10 +160,13 @@ pub fn load_bytes(bytes: &[u8], file: &str) -> Result<Loaded, Diagnostics> {
         ));
     }
     let mut loaded = to_raw(doc, file);
-    loaded.sha256 = sha256_hex(bytes);
+    loaded.sha256 = sha256_hex(given);
     loaded.text = text.to_string();
     Ok(loaded)
 }
+
+/// The UTF-8 encoding of U+FEFF, the byte-order mark.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -402,6 +431,86 @@ mod tests {
             p[1].starts_with("buckets.b.force_destroy: invalid type"),
             "{p:?}"
         );
+    }
+
+    /// `text` as a Windows editor may save it: with a byte-order mark, CRLF, or both.
+    fn windows_variants(text: &str) -> [(&'static str, Vec<u8>); 3] {
+        let crlf = text.replace('\n', "\r\n");
+        [
+            ("BOM", [UTF8_BOM, text.as_bytes()].concat()),
+            ("CRLF", crlf.clone().into_bytes()),
+            ("BOM+CRLF", [UTF8_BOM, crlf.as_bytes()].concat()),
+        ]
+    }
+
+    fn located(bytes: &[u8]) -> Vec<(Option<Pos>, String, String)> {
+        let d = match load_bytes(bytes, "t.yaml") {
+            Ok(l) => l.diagnostics(l.problems.clone()),
+            Err(d) => d,
+        };
+        d.errors
+            .iter()
+            .map(|e| (e.pos, e.path.to_string(), e.message.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_crlf_are_read_like_the_plain_file() {
+        let text = "version: 1\nname: a\nbuckets:\n  b: { account: x, nmae: y }\n";
+        let plain = located(text.as_bytes());
+        assert_eq!(plain.len(), 1, "{plain:?}");
+        assert_eq!(
+            plain[0].0,
+            Some(Pos {
+                line: 4,
+                column: 20
+            }),
+            "{plain:?}"
+        );
+        for (what, bytes) in windows_variants(text) {
+            assert_eq!(located(&bytes), plain, "{what}");
+            let l = load_bytes(&bytes, "t.yaml").unwrap();
+            assert_eq!(l.raw.name, "a", "{what}");
+            assert!(!l.text.starts_with('\u{feff}'), "{what}");
+            // The hash is of the file as given: a plan made from the LF file is stale
+            // against the CRLF one, and the other way round.
+            assert_eq!(l.sha256, sha256_hex(&bytes), "{what}");
+            assert_ne!(l.sha256, sha256_hex(text.as_bytes()), "{what}");
+        }
+        // A file that is only a byte-order mark is empty.
+        assert_eq!(problems("\u{feff}"), vec!["(document): the file is empty"]);
+    }
+
+    #[test]
+    fn crlf_inside_scalars_reads_as_lf() {
+        // Block, folded and multi-line quoted scalars: YAML turns every line break into
+        // `\n`, so values (and positions) must not depend on how the file ends its lines.
+        let text = "a: |\n  one\n  two\nb: >\n  three\n  four\nc: \"five\n  six\"\nd: [x,\n  y]\n";
+        let lf = format!("{:?}", node::parse(text).unwrap());
+        let crlf = format!("{:?}", node::parse(&text.replace('\n', "\r\n")).unwrap());
+        assert_eq!(crlf, lf);
+        assert!(!lf.contains("\\r"), "{lf}");
+    }
+
+    #[test]
+    fn positions_of_encoding_errors_do_not_count_the_byte_order_mark() {
+        let nul = located(&[UTF8_BOM, b"version: 1\x00"].concat());
+        assert_eq!(
+            nul[0].0,
+            Some(Pos {
+                line: 1,
+                column: 11
+            }),
+            "{nul:?}"
+        );
+        let bad = located(&[UTF8_BOM, b"ab\xff"].concat());
+        assert_eq!(bad[0].0, Some(Pos { line: 1, column: 3 }), "{bad:?}");
+        // The offset is into the file, where the mark takes three bytes.
+        assert!(bad[0].2.contains("at offset 5"), "{bad:?}");
+        for utf16 in [&b"\xFF\xFEv\x00"[..], b"\xFE\xFF\x00v"] {
+            let e = located(utf16);
+            assert!(e[0].2.contains("UTF-16"), "{e:?}");
+        }
     }
 
     #[test]

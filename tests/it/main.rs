@@ -7,6 +7,7 @@ mod examples;
 mod faults;
 mod flows;
 mod harness;
+mod input;
 mod invalid;
 mod plan;
 mod robustness;

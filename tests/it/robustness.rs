@@ -89,3 +89,40 @@ fn mutations_of_the_example_never_panic() {
     }
     assert!(checked > 400);
 }
+
+#[test]
+fn byte_order_marks_and_utf16_never_panic() {
+    // A byte-order mark is accepted only at the start of the file; anywhere else it is a
+    // character like any other, and the file validates or fails with located diagnostics.
+    let text = std::fs::read_to_string(root().join("topology.example.yaml")).unwrap();
+    let bom = "\u{feff}";
+    let step = (text.len() / 60).max(1);
+    let mut at = 0;
+    while at < text.len() {
+        if text.is_char_boundary(at) {
+            let v = format!("{bom}{}{bom}{}", &text[..at], &text[at..]);
+            if let Err(d) = tether::check_bytes(v.as_bytes(), "bom.yaml") {
+                assert!(d.errors.iter().all(|e| e.pos.is_some()), "{d}");
+            }
+        }
+        at += step;
+    }
+    // Windows PowerShell's `>` writes UTF-16: refused with a message saying so.
+    for big_endian in [false, true] {
+        let mut bytes = if big_endian {
+            vec![0xFE, 0xFF]
+        } else {
+            vec![0xFF, 0xFE]
+        };
+        for unit in text.encode_utf16() {
+            let b = if big_endian {
+                unit.to_be_bytes()
+            } else {
+                unit.to_le_bytes()
+            };
+            bytes.extend_from_slice(&b);
+        }
+        let d = must_fail(&bytes, "UTF-16");
+        assert!(d.render().contains("UTF-16"), "{d}");
+    }
+}
