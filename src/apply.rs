@@ -345,6 +345,59 @@ pub async fn execute_with(
     report
 }
 
+/// Before the first step: records in each account's ownership marker the regions this
+/// run may write to, so that an interrupted run never leaves resources in a region the
+/// marker does not name (see [`crate::marker`]). Returns how many markers were written.
+pub async fn grow_markers(
+    aws: Arc<Aws>,
+    plan: &Plan,
+    home_region: &str,
+) -> Result<usize, AwsError> {
+    let mut written = 0;
+    for m in plan.markers.iter().filter(|m| m.needs_growth()) {
+        let c = aws.clients(&m.account, home_region);
+        let span = tracing::info_span!("marker", account = %m.account, action = "grow");
+        crate::aws::marker::grow(&c, &plan.topology, m)
+            .instrument(span)
+            .await?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// After the run: removes from each marker the regions the topology dropped, in the
+/// accounts where every step succeeded (where one failed, what it left behind must be
+/// found again by the next plan).
+pub async fn prune_markers(
+    aws: Arc<Aws>,
+    plan: &Plan,
+    report: &Report,
+    home_region: &str,
+) -> Vec<AwsError> {
+    let mut errors = Vec::new();
+    for m in plan.markers.iter().filter(|m| m.needs_pruning()) {
+        let unfinished = plan.changes.iter().any(|c| {
+            c.account == m.account
+                && report
+                    .steps
+                    .get(&c.address)
+                    .is_some_and(|(_, o)| *o != Outcome::Done)
+        });
+        if unfinished {
+            continue;
+        }
+        let c = aws.clients(&m.account, home_region);
+        let span = tracing::info_span!("marker", account = %m.account, action = "prune");
+        if let Err(e) = crate::aws::marker::prune(&c, &plan.topology, m)
+            .instrument(span)
+            .await
+        {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
 /// The random part of a retry's wait: parallel steps that hit the same propagation
 /// error must not all retry in the same instant.
 fn jitter() -> Duration {
@@ -434,6 +487,8 @@ mod tests {
                     fingerprint: "absent".into(),
                 })
                 .collect(),
+            markers: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod diag;
 pub mod expand;
 pub mod graph;
 pub mod loader;
+pub mod marker;
 pub mod model;
 pub mod names;
 pub mod plan;

@@ -232,6 +232,7 @@ fn plan(
             .map(|t| tether::expand::resource::Address(t.clone()))
             .collect(),
         parallelism: args.parallelism,
+        claim: claim(&checked.source.file),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let (plan, stats) = runtime.block_on(tether::reconcile::plan(&checked, &request))?;
@@ -275,6 +276,7 @@ fn apply(
     let request = reconcile::PlanRequest {
         targets: Vec::new(),
         parallelism: args.parallelism,
+        claim: claim(&checked.source.file),
     };
     let color = !args.no_color && !no_color_env() && std::io::stdout().is_terminal();
     let aws = runtime.block_on(reconcile::connect(&checked))?;
@@ -299,11 +301,14 @@ fn apply(
             let plan = runtime.block_on(reconcile::plan_with(aws.clone(), &checked, &request))?;
             stdout.write_all(tether::plan::render::text(&plan, color).as_bytes())?;
             if !plan.has_changes() {
-                writeln!(stdout, "Nothing to apply.")?;
-                if args.stats {
-                    eprint!("{}", aws.stats().render());
-                }
-                return Ok(ExitCode::SUCCESS);
+                return nothing_to_apply(
+                    &runtime,
+                    &aws,
+                    &plan,
+                    &tether::reconcile::home_region(&checked),
+                    &args,
+                    stdout,
+                );
             }
             if !args.auto_approve {
                 if !std::io::stdin().is_terminal() {
@@ -322,12 +327,23 @@ fn apply(
         }
     };
     if !plan.has_changes() {
-        writeln!(stdout, "Nothing to apply.")?;
-        if args.stats {
-            eprint!("{}", aws.stats().render());
-        }
-        return Ok(ExitCode::SUCCESS);
+        return nothing_to_apply(
+            &runtime,
+            &aws,
+            &plan,
+            &tether::reconcile::home_region(&checked),
+            &args,
+            stdout,
+        );
     }
+    let home_region = tether::reconcile::home_region(&checked);
+    runtime
+        .block_on(tether::apply::grow_markers(
+            aws.clone(),
+            &plan,
+            &home_region,
+        ))
+        .context("nothing was applied")?;
     let started = std::time::Instant::now();
     let total = plan
         .changes
@@ -400,14 +416,96 @@ fn apply(
         bar.finish_and_clear();
     }
     stdout.write_all(report.render().as_bytes())?;
+    let marker_errors = runtime.block_on(tether::apply::prune_markers(
+        aws.clone(),
+        &plan,
+        &report,
+        &home_region,
+    ));
+    for e in &marker_errors {
+        eprintln!("error: {e}");
+    }
     if args.stats {
         eprint!("{}", aws.stats().render());
     }
-    Ok(if report.failed() + report.skipped() > 0 {
-        ExitCode::from(1)
-    } else {
+    Ok(
+        if report.failed() + report.skipped() + marker_errors.len() > 0 {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
+}
+
+/// A plan without changes: only the ownership markers may need writing (a world built
+/// by another tool, or a region that was dropped with nothing of tether's left in it).
+fn nothing_to_apply(
+    runtime: &tokio::runtime::Runtime,
+    aws: &std::sync::Arc<tether::aws::Aws>,
+    plan: &tether::plan::Plan,
+    region: &str,
+    args: &ApplyArgs,
+    stdout: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    writeln!(stdout, "Nothing to apply.")?;
+    let report = tether::apply::Report::default();
+    runtime.block_on(tether::apply::grow_markers(aws.clone(), plan, region))?;
+    let errors = runtime.block_on(tether::apply::prune_markers(
+        aws.clone(),
+        plan,
+        &report,
+        region,
+    ));
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    if args.stats {
+        eprint!("{}", aws.stats().render());
+    }
+    Ok(if errors.is_empty() {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
+}
+
+/// Who claims the topology name (recorded in every account's ownership marker): the
+/// `TETHER_CLAIM` setting when given, else the topology file's git repository (its
+/// `origin` remote, without credentials) and path in it, else the file's absolute path.
+fn claim(file: &str) -> String {
+    if let Some(c) = std::env::var("TETHER_CLAIM")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+    {
+        return c;
+    }
+    let path = std::fs::canonicalize(file).unwrap_or_else(|_| PathBuf::from(file));
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let git = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    match (
+        git(&["config", "--get", "remote.origin.url"]),
+        git(&["rev-parse", "--show-prefix"]),
+    ) {
+        (Some(url), Some(prefix)) if !url.is_empty() => {
+            format!("{}:{prefix}{name}", tether::marker::repository(&url))
+        }
+        _ => path.display().to_string(),
+    }
 }
 
 /// Whether `NO_COLOR` asks for no colour (set and not empty, per no-color.org).

@@ -3,6 +3,7 @@
 use crate::aws::read::{self, Scope};
 use crate::aws::{Aws, AwsError, CallCounter, Stats};
 use crate::expand::resource::Address;
+use crate::marker::{self, MarkerChange};
 use crate::plan::diff::{self, PlanError};
 use crate::plan::Plan;
 use crate::Checked;
@@ -17,6 +18,9 @@ pub struct PlanRequest {
     /// Only these addresses and what they depend on; everything when empty.
     pub targets: Vec<Address>,
     pub parallelism: usize,
+    /// Who claims the topology name: the repository and path of the topology file (see
+    /// `crate::marker`); recorded in each account's ownership marker.
+    pub claim: String,
 }
 
 impl Default for PlanRequest {
@@ -24,6 +28,7 @@ impl Default for PlanRequest {
         PlanRequest {
             targets: Vec::new(),
             parallelism: DEFAULT_PARALLELISM,
+            claim: String::new(),
         }
     }
 }
@@ -36,6 +41,8 @@ pub enum ReconcileError {
     Plan(Vec<PlanError>),
     #[error("--target {address}: no such resource in the topology{hint}")]
     UnknownTarget { address: String, hint: String },
+    #[error("{}", .0.join("\n"))]
+    Claimed(Vec<String>),
     #[error("plan is stale: {} changed since it was made; make a new plan", .0.join(", "))]
     Stale(Vec<String>),
 }
@@ -82,11 +89,72 @@ pub async fn plan_with(
     if !request.targets.is_empty() {
         scope.only = Some(diff::closure(expansion, &request.targets));
     }
+    // The markers first: they name the regions to search besides the topology's, and
+    // another file's claim on the name stops the plan before it could mistake that
+    // topology's resources for leftovers of this one.
+    let markers = read_markers(&aws, checked, &request.claim).await?;
+    let foreign = marker::foreign_claims(&checked.topology.name, &markers);
+    if !foreign.is_empty() {
+        return Err(ReconcileError::Claimed(foreign));
+    }
+    for m in &markers {
+        if let Some(before) = &m.before {
+            let extra: std::collections::BTreeSet<String> = before
+                .regions
+                .iter()
+                .filter(|r| !scope.regions.contains(*r))
+                .cloned()
+                .collect();
+            if !extra.is_empty() {
+                scope.extra_regions.insert(m.account.clone(), extra);
+            }
+        }
+    }
     let state = read::read(aws, scope, expansion, request.parallelism).await?;
     let options = diff::Options {
         targets: request.targets.clone(),
     };
-    diff::diff(expansion, &state, &checked.source.sha256, &options).map_err(ReconcileError::Plan)
+    let mut plan = diff::diff(expansion, &state, &checked.source.sha256, &options)
+        .map_err(ReconcileError::Plan)?;
+    plan.warnings = marker::lost_accounts(&checked.topology.name, &markers);
+    plan.markers = markers;
+    Ok(plan)
+}
+
+/// Every account's ownership marker, as observed and as the topology implies it.
+async fn read_markers(
+    aws: &Arc<Aws>,
+    checked: &Checked,
+    claim: &str,
+) -> Result<Vec<MarkerChange>, ReconcileError> {
+    let name = &checked.topology.name;
+    let accounts: Vec<(String, String)> = checked
+        .topology
+        .accounts
+        .iter()
+        .map(|(k, a)| (k.clone(), a.id.clone()))
+        .collect();
+    let mut observed =
+        crate::aws::marker::read_all(aws.clone(), name, &accounts, &home_region(checked)).await?;
+    Ok(accounts
+        .into_iter()
+        .map(|(key, id)| MarkerChange {
+            arn: marker::arn(&id, name),
+            after: marker::desired(&checked.topology, &checked.expansion, &key, claim),
+            before: observed.remove(&key).flatten(),
+            account: key,
+            account_id: id,
+        })
+        .collect())
+}
+
+/// The region for global (IAM) clients.
+pub fn home_region(checked: &Checked) -> String {
+    checked
+        .topology
+        .default_region
+        .as_ref()
+        .map_or_else(|| "us-east-1".to_string(), |r| r.to_string())
 }
 
 /// Refuses a saved plan when the topology file or anything it observed has changed.

@@ -8,6 +8,7 @@
 //! are honoured; S3 uses path-style addressing when the endpoint is overridden.
 
 mod error;
+pub mod marker;
 pub mod read;
 mod session;
 mod stats;

@@ -25,6 +25,9 @@ pub struct Scope {
     pub accounts: BTreeMap<String, String>,
     /// Every region the topology names.
     pub regions: BTreeSet<String>,
+    /// Per account key: regions its ownership marker records that the topology no longer
+    /// names, searched for owned leftovers too.
+    pub extra_regions: BTreeMap<String, BTreeSet<String>>,
     /// Read only these desired addresses (all when `None`); discovery still runs.
     pub only: Option<BTreeSet<Address>>,
 }
@@ -48,6 +51,7 @@ impl Scope {
                 .map(|(k, a)| (k.clone(), a.id.clone()))
                 .collect(),
             regions,
+            extra_regions: BTreeMap::new(),
             only: None,
         }
     }
@@ -128,7 +132,13 @@ pub async fn read(
             tasks
                 .spawn(async move { buckets(aws, scope, sem, desired, wanted, account, id).await });
         }
-        for region in scope.regions.clone() {
+        let regions: BTreeSet<String> = scope
+            .regions
+            .iter()
+            .chain(scope.extra_regions.get(&account).into_iter().flatten())
+            .cloned()
+            .collect();
+        for region in regions {
             let wanted_here: Vec<Resource> = wanted
                 .iter()
                 .filter(|r| r.account == account && r.region == region)
@@ -398,7 +408,8 @@ async fn buckets(
             read_bucket(&c, &scope, place, &b.name).await.map(Some)
         });
     }
-    // Discovery: other buckets of the account in the topology's regions, owned by tag.
+    // Discovery: other buckets of the account in the topology's regions and those its
+    // ownership marker records, owned by tag.
     for (name, region) in mine {
         if desired_names.contains(&name) {
             continue;
@@ -432,7 +443,11 @@ async fn buckets(
                     }
                 }
             };
-            if !scope.regions.contains(&region) {
+            let marked = scope
+                .extra_regions
+                .get(&account)
+                .is_some_and(|r| r.contains(&region));
+            if !scope.regions.contains(&region) && !marked {
                 return Ok(None);
             }
             let c = aws.clients(&account, &region);

@@ -132,6 +132,8 @@ pub fn diff(
         topology: expansion.topology.clone(),
         topology_sha256: topology_sha256.to_string(),
         changes,
+        markers: Vec::new(),
+        warnings: Vec::new(),
     })
 }
 

@@ -103,6 +103,13 @@ pub struct Plan {
     /// In execution order: creations and updates in dependency order, then deletions in
     /// reverse dependency order. No-ops are kept so the plan records every fingerprint.
     pub changes: Vec<ResourceChange>,
+    /// tether's ownership marker in each account, as observed and as the topology implies
+    /// it (see `crate::marker`): bookkeeping, not infrastructure, so not counted as changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub markers: Vec<crate::marker::MarkerChange>,
+    /// What the reviewer should know that is not a change (an account the topology lost).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Counts for the summary line.

@@ -105,6 +105,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
             let _ = writeln!(out, "({kept} resource(s) no longer in the topology are kept because they are protected.)");
         }
         let _ = writeln!(out, "\n{}", plan.summary());
+        out.push_str(&notes(plan));
         return out;
     }
     let _ = writeln!(out, "tether will perform the following actions:\n");
@@ -158,6 +159,48 @@ pub fn text(plan: &Plan, color: bool) -> String {
         out.push('\n');
     }
     let _ = writeln!(out, "{}", plan.summary());
+    out.push_str(&notes(plan));
+    out
+}
+
+/// What the reviewer should know besides the changes: warnings, and the ownership
+/// markers apply will write (bookkeeping, not counted in the summary).
+fn notes(plan: &Plan) -> String {
+    let mut out = String::new();
+    for w in &plan.warnings {
+        let _ = writeln!(out, "\nWarning: {w}");
+    }
+    for m in &plan.markers {
+        let grown = m.grown();
+        let added: Vec<&String> = match &m.before {
+            None => grown.regions.iter().collect(),
+            Some(b) => grown.regions.difference(&b.regions).collect(),
+        };
+        let dropped: Vec<&String> = grown.regions.difference(&m.after.regions).collect();
+        let join = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        let what = match (&m.before, added.is_empty(), dropped.is_empty()) {
+            (None, _, _) => format!("will be created (regions: {})", join(&added)),
+            (Some(_), false, true) => format!("will add regions {}", join(&added)),
+            (Some(_), true, false) => format!(
+                "will drop regions {} once everything there is gone",
+                join(&dropped)
+            ),
+            (Some(_), false, false) => format!(
+                "will add regions {} and drop {} once everything there is gone",
+                join(&added),
+                join(&dropped)
+            ),
+            (Some(_), true, true) if m.needs_growth() || m.needs_pruning() => {
+                "will be updated".to_string()
+            }
+            _ => continue,
+        };
+        let _ = writeln!(
+            out,
+            "\nOwnership marker in `{}` ({}) {what}.",
+            m.account, m.account_id
+        );
+    }
     out
 }
 
@@ -167,6 +210,9 @@ pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### tether plan for `{}`\n", plan.topology);
     let _ = writeln!(out, "**{}**\n", plan.summary());
+    for w in &plan.warnings {
+        let _ = writeln!(out, "> **Warning:** {w}\n");
+    }
     if !plan.has_changes() {
         let _ = writeln!(out, "No changes. Live AWS matches the topology.");
         return out;

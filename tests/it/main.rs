@@ -10,6 +10,7 @@ mod harness;
 mod input;
 mod invalid;
 mod plan;
+mod regions;
 mod robustness;
 mod schema;
 
