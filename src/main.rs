@@ -50,7 +50,8 @@ enum Command {
     /// Read live AWS and show the changes that would make it match the topology.
     Plan(PlanArgs),
     /// Make live AWS match the topology: plan, confirm, execute. With PLANFILE, execute
-    /// exactly that saved plan, refusing if anything it observed has changed.
+    /// exactly that saved plan, refusing if anything it observed has changed or if it
+    /// asks for anything the topology does not imply.
     Apply(ApplyArgs),
 }
 
@@ -294,7 +295,20 @@ fn apply(
                     tether::plan::FORMAT_VERSION
                 );
             }
-            runtime.block_on(reconcile::check_fresh(&checked, &saved, &request))?;
+            // Stale, or asking for what the topology does not imply: refused before any
+            // step runs. The check's reads count in `--stats`, shown on refusal too.
+            let checked_saved = runtime.block_on(reconcile::check_saved(
+                aws.clone(),
+                &checked,
+                &saved,
+                &request,
+            ));
+            if let Err(e) = checked_saved {
+                if args.stats {
+                    eprint!("{}", aws.stats().render());
+                }
+                return Err(e.into());
+            }
             saved
         }
         None => {

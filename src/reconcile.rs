@@ -1,11 +1,12 @@
-//! Glue between the pure core and the provider layer: making a plan against live AWS.
+//! Glue between the pure core and the provider layer: making a plan against live AWS,
+//! and checking a saved plan against a fresh one before it is applied.
 
 use crate::aws::read::{self, Scope};
 use crate::aws::{Aws, AwsError, CallCounter, Stats};
 use crate::expand::resource::Address;
 use crate::marker::{self, MarkerChange};
 use crate::plan::diff::{self, PlanError};
-use crate::plan::Plan;
+use crate::plan::{verify, Plan};
 use crate::Checked;
 use std::sync::Arc;
 
@@ -45,6 +46,9 @@ pub enum ReconcileError {
     Claimed(Vec<String>),
     #[error("plan is stale: {} changed since it was made; make a new plan", .0.join(", "))]
     Stale(Vec<String>),
+    /// The saved plan asks for what the topology does not imply (it was edited).
+    #[error(transparent)]
+    Mismatch(#[from] verify::Mismatch),
 }
 
 /// Opens the AWS sessions of a topology, counting calls with a fresh counter.
@@ -157,17 +161,35 @@ pub fn home_region(checked: &Checked) -> String {
         .map_or_else(|| "us-east-1".to_string(), |r| r.to_string())
 }
 
-/// Refuses a saved plan when the topology file or anything it observed has changed.
-pub async fn check_fresh(
+/// Refuses a saved plan that is stale (the topology file or anything it observed has
+/// changed) or that asks for anything the topology does not imply (see
+/// [`verify`](crate::plan::verify)). Plans again with `aws`, reading only; the plan's
+/// changes are still what apply executes.
+pub async fn check_saved(
+    aws: Arc<Aws>,
     checked: &Checked,
     saved: &Plan,
     request: &PlanRequest,
 ) -> Result<(), ReconcileError> {
+    let fresh = plan_with(aws, checked, request).await?;
+    let changed = stale(checked, saved, &fresh);
+    if !changed.is_empty() {
+        return Err(ReconcileError::Stale(changed));
+    }
+    let found = verify::discrepancies(saved, &checked.expansion, &fresh);
+    if !found.is_empty() {
+        return Err(verify::Mismatch(found).into());
+    }
+    Ok(())
+}
+
+/// What changed since `saved` was made: the topology file, and each address whose
+/// observed fingerprint is not the one `fresh` has now.
+fn stale(checked: &Checked, saved: &Plan, fresh: &Plan) -> Vec<String> {
     let mut changed = Vec::new();
     if saved.topology_sha256 != checked.source.sha256 {
         changed.push(format!("the topology file {}", checked.source.file));
     }
-    let (fresh, _) = plan(checked, request).await?;
     let now: std::collections::BTreeMap<&Address, &str> = fresh
         .changes
         .iter()
@@ -179,9 +201,12 @@ pub async fn check_fresh(
             changed.push(c.address.to_string());
         }
     }
-    if changed.is_empty() {
-        Ok(())
-    } else {
-        Err(ReconcileError::Stale(changed))
+    // The ownership markers: what they recorded, and what the topology makes of them
+    // (apply writes them, so a saved plan's must be a fresh plan's).
+    for m in &saved.markers {
+        if fresh.markers.iter().find(|f| f.account == m.account) != Some(m) {
+            changed.push(format!("the ownership marker of account `{}`", m.account));
+        }
     }
+    changed
 }

@@ -4,11 +4,13 @@
 //! state, with no I/O. Each change carries its action, the reason, the full desired
 //! resource (`after`), the observed one (`before`) and a fingerprint of what was
 //! observed, so that `apply` can execute exactly this value and refuse a stale one.
+//! [`verify`] refuses a saved plan that asks for anything the topology does not imply.
 //! `schemas/plan.schema.json` documents the JSON form (`format_version` 1).
 
 pub mod diff;
 pub mod normalize;
 pub mod render;
+pub mod verify;
 
 use crate::expand::resource::{Address, Resource};
 use crate::state::Observed;

@@ -554,3 +554,95 @@ s3.put_object(Bucket="flow1-app-uploads", Key="a.zip", Body=b"2")
     assert!(!left.contains("flow1-app-uploads"), "{left}");
     plan_is_empty(emu, &t);
 }
+
+#[test]
+fn a_saved_plan_cannot_grant_what_the_topology_does_not_say() {
+    let (_g, emu) = take();
+    let t = Topology::example("docs/examples/flow1-upload-trigger.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("plan.json");
+    let o = emu.tether(&["plan", "--out", saved.to_str().unwrap(), "-f", t.arg()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    let creates = |plan: &serde_json::Value| -> usize {
+        let changes = plan["changes"].as_array().unwrap();
+        assert!(changes.iter().all(|c| c["action"] == "create"), "{plan}");
+        changes.len()
+    };
+    let all = creates(&plan);
+    let edit = |address: &str, f: &dyn Fn(&mut serde_json::Value)| -> std::path::PathBuf {
+        let mut p = plan.clone();
+        let c = p["changes"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|c| c["address"] == address)
+            .unwrap();
+        f(c);
+        let path = dir
+            .path()
+            .join(format!("{}.json", address.replace('/', "_")));
+        std::fs::write(&path, serde_json::to_string_pretty(&p).unwrap()).unwrap();
+        path
+    };
+    let forward = "app/global/iam_role.flow1-on-upload-forward";
+    let start = "tools/global/iam_role.flow1-on-upload-start";
+    let cases = [
+        (
+            forward,
+            edit(forward, &|c| {
+                let a = &mut c["after"]["inline_policies"]["tether"]["Statement"][0]["Action"];
+                assert_eq!(a, "events:PutEvents");
+                *a = "events:*".into();
+            }),
+            "after.inline_policies.tether.Statement[0].Action is \"events:*\", the topology implies \"events:PutEvents\"",
+        ),
+        (
+            start,
+            edit(start, &|c| {
+                let p = &mut c["after"]["trust_policy"]["Statement"][0]["Principal"];
+                assert_eq!(p["Service"], "events.amazonaws.com");
+                *p = serde_json::json!({"AWS": "arn:aws:iam::999999999999:root"});
+            }),
+            "after.trust_policy.Statement[0].Principal.AWS is \"arn:aws:iam::999999999999:root\", not in the topology",
+        ),
+    ];
+    for (address, edited, what) in cases {
+        let o = emu.tether(&[
+            "apply",
+            edited.to_str().unwrap(),
+            "--auto-approve",
+            "--stats",
+            "-f",
+            t.arg(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("plan asks for what the topology does not imply"),
+            "{err}"
+        );
+        assert!(err.contains(&format!("\n{address}: {what}")), "{err}");
+        // Nothing was written: not one write call, and everything is still to create.
+        assert_eq!(writes(&o), 0, "{}", text(&o));
+        let o = emu.tether(&["plan", "--format", "json", "-f", t.arg()]);
+        assert!(o.status.success(), "{}", text(&o));
+        let now: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(creates(&now), all);
+    }
+    // The plan as it was made still applies.
+    let o = emu.tether(&[
+        "apply",
+        saved.to_str().unwrap(),
+        "--auto-approve",
+        "-f",
+        t.arg(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("Apply: {all} done, 0 failed")),
+        "{}",
+        text(&o)
+    );
+    plan_is_empty(emu, &t);
+}
