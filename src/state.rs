@@ -36,8 +36,10 @@ pub struct Observed {
     pub spec: Spec,
     pub tags: BTreeMap<String, String>,
     pub owner: Owner,
-    /// An AWS-assigned identifier apply needs (the KMS key id).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// An AWS-assigned identifier apply needs (the KMS key id). Not `id` in JSON: the
+    /// flattened spec of an event target has an `id` of its own, and a plan that
+    /// observed a target could not be read back.
+    #[serde(rename = "aws_id", skip_serializing_if = "Option::is_none", default)]
     pub id: Option<String>,
     /// Number of statements in a shared policy that tether does not manage; kept as
     /// they are and never shown as drift.
@@ -82,3 +84,36 @@ pub struct State {
 
 /// Fingerprint of a resource that does not exist.
 pub const ABSENT: &str = "absent";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expand::resource::TargetSpec;
+
+    /// A saved plan holds observed resources; every kind must read back as it was written.
+    #[test]
+    fn an_observed_target_reads_back() {
+        let o = Observed {
+            address: Address("app/us-east-1/event_target.default/r/bus".into()),
+            account: "app".into(),
+            account_id: "222222222222".into(),
+            region: "us-east-1".into(),
+            spec: Spec::EventTarget(TargetSpec {
+                rule: "r".into(),
+                bus: "default".into(),
+                id: "bus".into(),
+                arn: "arn:aws:events:us-east-1:111111111111:event-bus/b".into(),
+                role_arn: "arn:aws:iam::222222222222:role/x".into(),
+            }),
+            tags: BTreeMap::new(),
+            owner: Owner::This,
+            id: Some("1234abcd".into()),
+            foreign_statements: 0,
+            broken_principals: BTreeSet::new(),
+            pending_deletion: false,
+        };
+        let text = serde_json::to_string(&o).unwrap();
+        let back: Observed = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        assert_eq!(back, o);
+    }
+}
