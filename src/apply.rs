@@ -500,15 +500,19 @@ mod tests {
         }
     }
 
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     fn run(plan: &Plan, step: StepFn) -> (Report, Vec<Event>) {
         let events = Arc::new(Mutex::new(Vec::new()));
         let seen = events.clone();
         let on_event = Arc::new(move |e: Event| seen.lock().unwrap().push(e));
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let report = rt.block_on(execute_with(plan, &options(), on_event, step));
         let events = events.lock().unwrap().clone();
         (report, events)
@@ -614,11 +618,7 @@ mod tests {
         let events = Arc::new(Mutex::new(Vec::new()));
         let seen = events.clone();
         let on_event = Arc::new(move |e: Event| seen.lock().unwrap().push(e));
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let report = rt.block_on(execute_with(&plan, &options, on_event, step));
         assert_eq!(report.failed(), 0, "{}", report.render());
         let waits: Vec<Duration> = events

@@ -314,17 +314,7 @@ fn apply(
         None => {
             let plan = runtime.block_on(reconcile::plan_with(aws.clone(), &checked, &request))?;
             stdout.write_all(tether::plan::render::text(&plan, color).as_bytes())?;
-            if !plan.has_changes() {
-                return nothing_to_apply(
-                    &runtime,
-                    &aws,
-                    &plan,
-                    &tether::reconcile::home_region(&checked),
-                    &args,
-                    stdout,
-                );
-            }
-            if !args.auto_approve {
+            if plan.has_changes() && !args.auto_approve {
                 if !std::io::stdin().is_terminal() {
                     anyhow::bail!("refusing to apply without confirmation: there is no terminal to ask on; review the plan and pass --auto-approve (or apply a saved plan file)");
                 }

@@ -53,6 +53,26 @@ pub struct Observed {
     pub pending_deletion: bool,
 }
 
+#[cfg(test)]
+impl Observed {
+    /// What a read finds of `r` right after tether created it, for tests.
+    pub(crate) fn as_created(r: &crate::expand::resource::Resource) -> Observed {
+        Observed {
+            address: r.address.clone(),
+            account: r.account.clone(),
+            account_id: r.account_id.clone(),
+            region: r.region.clone(),
+            spec: r.spec.clone(),
+            tags: r.tags.clone(),
+            owner: Owner::This,
+            id: None,
+            foreign_statements: 0,
+            broken_principals: BTreeSet::new(),
+            pending_deletion: false,
+        }
+    }
+}
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }

@@ -378,22 +378,8 @@ mod tests {
     fn applied(e: &Expansion) -> State {
         let mut s = State::default();
         for r in &e.resources {
-            s.resources.insert(
-                r.address.clone(),
-                Some(Observed {
-                    address: r.address.clone(),
-                    account: r.account.clone(),
-                    account_id: r.account_id.clone(),
-                    region: r.region.clone(),
-                    spec: r.spec.clone(),
-                    tags: r.tags.clone(),
-                    owner: Owner::This,
-                    id: None,
-                    foreign_statements: 0,
-                    broken_principals: BTreeSet::new(),
-                    pending_deletion: false,
-                }),
-            );
+            s.resources
+                .insert(r.address.clone(), Some(Observed::as_created(r)));
         }
         s
     }

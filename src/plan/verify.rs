@@ -296,7 +296,7 @@ mod tests {
     use super::*;
     use crate::expand::resource::{RoleSpec, Spec};
     use crate::plan::diff::{diff, Options};
-    use crate::state::{Observed, Owner, State};
+    use crate::state::{Observed, State};
     use serde_json::json;
     use std::collections::BTreeSet;
 
@@ -313,19 +313,7 @@ mod tests {
     }
 
     fn observed(r: &Resource) -> Observed {
-        Observed {
-            address: r.address.clone(),
-            account: r.account.clone(),
-            account_id: r.account_id.clone(),
-            region: r.region.clone(),
-            spec: r.spec.clone(),
-            tags: r.tags.clone(),
-            owner: Owner::This,
-            id: None,
-            foreign_statements: 0,
-            broken_principals: BTreeSet::new(),
-            pending_deletion: false,
-        }
+        Observed::as_created(r)
     }
 
     /// Nothing exists yet: the plan creates everything.
@@ -585,7 +573,7 @@ mod tests {
         let mut v = file(&fresh);
         // Another account's session for the update; another key for the deletion.
         change(&mut v, FORWARD)["account"] = json!("tools");
-        change(&mut v, "tools/us-east-1/kms_key.old")["before"]["id"] = json!("other-key");
+        change(&mut v, "tools/us-east-1/kms_key.old")["before"]["aws_id"] = json!("other-key");
         v["topology"] = json!("other");
         let lines = refused(&read(v), &e, &fresh);
         assert_eq!(
@@ -593,7 +581,7 @@ mod tests {
             [
                 "topology: the plan names `other`, the topology file is `flow1`".to_string(),
                 format!("{FORWARD}: account is \"tools\", the topology implies \"app\""),
-                "tools/us-east-1/kms_key.old: before.id is \"other-key\", live it is \"1234abcd-0000-0000-0000-000000000001\"".to_string(),
+                "tools/us-east-1/kms_key.old: before.aws_id is \"other-key\", live it is \"1234abcd-0000-0000-0000-000000000001\"".to_string(),
             ]
         );
     }

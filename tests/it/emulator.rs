@@ -132,8 +132,8 @@ impl Emulator {
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
-    /// Creates everything `topology` expands to, with another tool.
-    pub fn create_out_of_band(&self, topology: &Path, only: &[&str]) {
+    /// `tether expand --format json` of `topology`.
+    fn expansion_json(&self, topology: &Path) -> Output {
         let expansion = self.tether(&[
             "expand",
             "--format",
@@ -146,6 +146,12 @@ impl Emulator {
             "{}",
             String::from_utf8_lossy(&expansion.stderr)
         );
+        expansion
+    }
+
+    /// Creates everything `topology` expands to, with another tool.
+    pub fn create_out_of_band(&self, topology: &Path, only: &[&str]) {
+        let expansion = self.expansion_json(topology);
         let mut child = python_command("oob_apply.py", &self.endpoint)
             .arg(&self.endpoint)
             .args(only)
@@ -335,18 +341,7 @@ impl Emulator {
         std::collections::BTreeSet<String>,
         std::collections::BTreeSet<String>,
     ) {
-        let expansion = self.tether(&[
-            "expand",
-            "--format",
-            "json",
-            "-f",
-            topology.to_str().unwrap(),
-        ]);
-        assert!(
-            expansion.status.success(),
-            "{}",
-            String::from_utf8_lossy(&expansion.stderr)
-        );
+        let expansion = self.expansion_json(topology);
         let report = self.run_script("oob_apply.py", &[], &expansion.stdout);
         let shapes = |label: &str| {
             report

@@ -16,7 +16,7 @@ const EXAMPLES: &[&str] = &[
     "docs/examples/flow4-multi-region.yaml",
 ];
 
-fn plan(emu: &Emulator, t: &Topology, extra: &[&str]) -> Value {
+pub fn plan(emu: &Emulator, t: &Topology, extra: &[&str]) -> Value {
     let mut args = vec!["plan", "--format", "json", "-f", t.arg()];
     args.extend_from_slice(extra);
     let o = emu.tether(&args);
@@ -25,7 +25,7 @@ fn plan(emu: &Emulator, t: &Topology, extra: &[&str]) -> Value {
 }
 
 /// `(action, address)` of every change that is not a no-op.
-fn changes(plan: &Value) -> BTreeSet<(String, String)> {
+pub fn changes(plan: &Value) -> BTreeSet<(String, String)> {
     plan["changes"]
         .as_array()
         .unwrap()

@@ -7,24 +7,11 @@ use crate::text;
 use serde_json::Value;
 
 fn plan_json(emu: &Emulator, t: &Topology) -> Value {
-    let o = emu.tether(&["plan", "--format", "json", "-f", t.arg()]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap()
+    crate::plan::plan(emu, t, &[])
 }
 
-fn actions(plan: &Value) -> Vec<(String, String)> {
-    plan["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["action"] != "no-op")
-        .map(|c| {
-            (
-                c["action"].as_str().unwrap().to_string(),
-                c["address"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+fn actions(plan: &Value) -> std::collections::BTreeSet<(String, String)> {
+    crate::plan::changes(plan)
 }
 
 fn applied(emu: &Emulator, t: &Topology) -> String {
