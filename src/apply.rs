@@ -488,6 +488,7 @@ mod tests {
                 })
                 .collect(),
             markers: Vec::new(),
+            access: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -122,6 +122,7 @@ pub async fn plan_with(
         .map_err(ReconcileError::Plan)?;
     plan.warnings = marker::lost_accounts(&checked.topology.name, &markers);
     plan.markers = markers;
+    plan.access = crate::plan::access::summary(&plan);
     Ok(plan)
 }
 

@@ -133,6 +133,7 @@ pub fn diff(
         topology_sha256: topology_sha256.to_string(),
         changes,
         markers: Vec::new(),
+        access: Vec::new(),
         warnings: Vec::new(),
     })
 }

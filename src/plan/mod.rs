@@ -7,6 +7,7 @@
 //! [`verify`] refuses a saved plan that asks for anything the topology does not imply.
 //! `schemas/plan.schema.json` documents the JSON form (`format_version` 1).
 
+pub mod access;
 pub mod diff;
 pub mod normalize;
 pub mod render;
@@ -109,6 +110,10 @@ pub struct Plan {
     /// it (see `crate::marker`): bookkeeping, not infrastructure, so not counted as changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub markers: Vec<crate::marker::MarkerChange>,
+    /// The grants the plan adds, changes or removes, from the policy documents of its
+    /// changes, cross-account first (see `access`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access: Vec<access::Grant>,
     /// What the reviewer should know that is not a change (an account the topology lost).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,

@@ -108,6 +108,13 @@ pub fn text(plan: &Plan, color: bool) -> String {
         out.push_str(&notes(plan));
         return out;
     }
+    if !plan.access.is_empty() {
+        let _ = writeln!(out, "Access this plan grants or takes away:\n");
+        for line in super::access::lines(&plan.access) {
+            let _ = writeln!(out, "  {line}");
+        }
+        out.push('\n');
+    }
     let _ = writeln!(out, "tether will perform the following actions:\n");
     for ((account, id, region), changes) in groups(plan) {
         let _ = writeln!(
@@ -216,6 +223,13 @@ pub fn markdown(plan: &Plan) -> String {
     if !plan.has_changes() {
         let _ = writeln!(out, "No changes. Live AWS matches the topology.");
         return out;
+    }
+    if !plan.access.is_empty() {
+        let _ = writeln!(out, "#### Access this plan grants or takes away\n");
+        for line in super::access::lines(&plan.access) {
+            let _ = writeln!(out, "- `{}` {}", &line[..1], &line[2..]);
+        }
+        out.push('\n');
     }
     for ((account, id, region), changes) in groups(plan) {
         let _ = writeln!(out, "#### `{account}` ({id}) · {region}\n");
