@@ -53,6 +53,26 @@ enum Command {
     /// exactly that saved plan, refusing if anything it observed has changed or if it
     /// asks for anything the topology does not imply.
     Apply(ApplyArgs),
+    /// Print a plan saved with `tether plan --out`, in any format. Offline: reads neither
+    /// AWS nor the topology file.
+    Show(ShowArgs),
+    /// Print a shell completion script (for example `tether completions bash >
+    /// ~/.local/share/bash-completion/completions/tether`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(clap::Args)]
+struct ShowArgs {
+    /// A plan saved with `tether plan --out`.
+    planfile: PathBuf,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    format: PlanFormat,
+    /// No colour, even on a terminal (NO_COLOR is honoured too).
+    #[arg(long)]
+    no_color: bool,
 }
 
 #[derive(clap::Args)]
@@ -136,6 +156,7 @@ fn main() -> ExitCode {
     let no_color_flag = match &cli.command {
         Command::Plan(a) => a.no_color,
         Command::Apply(a) => a.no_color,
+        Command::Show(a) => a.no_color,
         _ => false,
     };
     tracing_subscriber::fmt()
@@ -156,8 +177,18 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let checked = tether::check_file(&cli.file);
     let mut stdout = std::io::stdout().lock();
+    // The commands that need no topology: `-f`'s file need not exist for them.
+    match &cli.command {
+        Command::Show(args) => return show(args, &mut stdout),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "tether", &mut stdout);
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let checked = tether::check_file(&cli.file);
     match (cli.command, checked) {
         (Command::Validate { format }, result) => match (format, result) {
             (DiagFormat::Text, Ok(c)) => {
@@ -207,6 +238,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         (Command::Plan(args), Ok(c)) => plan(c, args, &mut stdout),
         (Command::Apply(args), Ok(c)) => apply(c, args, &mut stdout),
+        (Command::Show(_) | Command::Completions { .. }, Ok(_)) => {
+            unreachable!("handled before the topology is loaded")
+        }
         (Command::Graph { format }, Ok(c)) => {
             let graph = tether::graph::Graph::build(&c.expansion)
                 .map_err(|p| anyhow::anyhow!("{}", c.source.diagnostics(p)))?;
@@ -238,18 +272,7 @@ fn plan(
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let (plan, stats) = runtime.block_on(tether::reconcile::plan(&checked, &request))?;
     let color = !args.no_color && !no_color_env() && std::io::stdout().is_terminal();
-    match args.format {
-        PlanFormat::Text => {
-            stdout.write_all(tether::plan::render::text(&plan, color).as_bytes())?
-        }
-        PlanFormat::Markdown => {
-            stdout.write_all(tether::plan::render::markdown(&plan).as_bytes())?
-        }
-        PlanFormat::Json => {
-            serde_json::to_writer_pretty(&mut *stdout, &plan)?;
-            writeln!(stdout)?;
-        }
-    }
+    render(&plan, args.format, color, stdout)?;
     if let Some(path) = &args.out {
         let text = serde_json::to_string_pretty(&plan)?;
         std::fs::write(path, text + "\n")
@@ -264,6 +287,55 @@ fn plan(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Prints a plan in one of its three forms.
+fn render(
+    plan: &tether::plan::Plan,
+    format: PlanFormat,
+    color: bool,
+    stdout: &mut impl Write,
+) -> anyhow::Result<()> {
+    match format {
+        PlanFormat::Text => stdout.write_all(tether::plan::render::text(plan, color).as_bytes())?,
+        PlanFormat::Markdown => {
+            stdout.write_all(tether::plan::render::markdown(plan).as_bytes())?
+        }
+        PlanFormat::Json => {
+            serde_json::to_writer_pretty(&mut *stdout, plan)?;
+            writeln!(stdout)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a plan saved by `plan --out`. The format version is checked before the rest is
+/// parsed, so a plan of another version is named as such rather than as a parse error.
+fn read_plan(path: &std::path::Path) -> anyhow::Result<tether::plan::Plan> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the plan {}", path.display()))?;
+    let not_a_plan = || format!("{} is not a tether plan", path.display());
+    let value: serde_json::Value = serde_json::from_str(&text).with_context(not_a_plan)?;
+    let version = value
+        .get("format_version")
+        .ok_or_else(|| anyhow::anyhow!("{}: it has no format_version", not_a_plan()))?;
+    if version != &serde_json::json!(tether::plan::FORMAT_VERSION) {
+        anyhow::bail!(
+            "{} has plan format {version}, this tether reads format {}",
+            path.display(),
+            tether::plan::FORMAT_VERSION
+        );
+    }
+    serde_json::from_value(value).with_context(not_a_plan)
+}
+
+/// `tether show`: a saved plan, rendered offline.
+fn show(args: &ShowArgs, stdout: &mut impl Write) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let plan = read_plan(&args.planfile)?;
+    let color = !args.no_color && !no_color_env() && std::io::stdout().is_terminal();
+    render(&plan, args.format, color, stdout)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn apply(
@@ -283,18 +355,7 @@ fn apply(
     let aws = runtime.block_on(reconcile::connect(&checked))?;
     let plan = match &args.planfile {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the plan {}", path.display()))?;
-            let saved: tether::plan::Plan = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a tether plan", path.display()))?;
-            if saved.format_version != tether::plan::FORMAT_VERSION {
-                anyhow::bail!(
-                    "{} has plan format {}, this tether reads format {}",
-                    path.display(),
-                    saved.format_version,
-                    tether::plan::FORMAT_VERSION
-                );
-            }
+            let saved = read_plan(path)?;
             // Stale, or asking for what the topology does not imply: refused before any
             // step runs. The check's reads count in `--stats`, shown on refusal too.
             let checked_saved = runtime.block_on(reconcile::check_saved(

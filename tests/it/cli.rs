@@ -225,3 +225,138 @@ fn plan_is_coloured_on_a_terminal_unless_told_not_to() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!String::from_utf8_lossy(&o.stdout).contains("\x1b["));
 }
+
+/// A plan of FLOW1 against an empty world (everything to create), made offline with the
+/// library, saved as `plan --out` saves it.
+fn saved_plan(dir: &std::path::Path) -> (tether::plan::Plan, std::path::PathBuf) {
+    let checked = tether::check_file(&root().join(FLOW1)).unwrap();
+    let state = tether::state::State {
+        resources: checked
+            .expansion
+            .resources
+            .iter()
+            .map(|r| (r.address.clone(), None))
+            .collect(),
+    };
+    let plan = tether::plan::diff::diff(
+        &checked.expansion,
+        &state,
+        &checked.source.sha256,
+        &Default::default(),
+    )
+    .unwrap();
+    assert!(plan.has_changes());
+    let path = dir.join("plan.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&plan).unwrap() + "\n").unwrap();
+    (plan, path)
+}
+
+#[test]
+fn show_renders_a_saved_plan_in_every_format_offline_without_a_topology() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plan, path) = saved_plan(dir.path());
+    let file = path.to_str().unwrap();
+    // No topology at `-f`, and AWS unreachable: show needs neither.
+    let missing = "no/such/topology.yaml";
+    for (format, expected) in [
+        (None, tether::plan::render::text(&plan, false)),
+        (Some("text"), tether::plan::render::text(&plan, false)),
+        (Some("markdown"), tether::plan::render::markdown(&plan)),
+        (Some("json"), std::fs::read_to_string(&path).unwrap()),
+    ] {
+        let mut args = vec!["show", file, "-f", missing];
+        if let Some(f) = format {
+            args.extend(["--format", f]);
+        }
+        let o = tether(&args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", text(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), expected, "{args:?}");
+        assert!(o.stderr.is_empty(), "{args:?}: {}", text(&o));
+    }
+    // Without `-f`: the default topology.yaml does not exist where the tests run.
+    assert!(!root().join("topology.yaml").exists());
+    let o = tether(&["show", file]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // Coloured on a terminal, as `plan` is, unless told not to.
+    let coloured = on_a_terminal("http://127.0.0.1:9", &["show", file], false);
+    assert!(coloured.contains("\x1b["), "{coloured}");
+    let plain = on_a_terminal("http://127.0.0.1:9", &["show", "--no-color", file], false);
+    assert!(!plain.contains("\x1b["), "{plain}");
+    assert!(plain.contains("to add"), "{plain}");
+}
+
+#[test]
+fn show_refuses_what_is_not_a_tether_plan_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, path) = saved_plan(dir.path());
+    let mut newer: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    newer["format_version"] = serde_json::json!(tether::plan::FORMAT_VERSION + 1);
+    for (name, content, says) in [
+        (
+            "topology.yaml",
+            "version: 1\nname: acme\n".to_string(),
+            "is not a tether plan",
+        ),
+        (
+            "other.json",
+            r#"{"resources": []}"#.to_string(),
+            "is not a tether plan",
+        ),
+        (
+            "broken.json",
+            r#"{"format_version": 1}"#.to_string(),
+            "is not a tether plan",
+        ),
+        (
+            "newer.json",
+            newer.to_string(),
+            "has plan format 2, this tether reads format 1",
+        ),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, content).unwrap();
+        let o = tether(&["show", file.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o));
+        assert!(o.stdout.is_empty(), "{name}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+        assert!(err.starts_with("error: "), "{name}: {err}");
+        assert!(err.contains(name) && err.contains(says), "{name}: {err}");
+    }
+}
+
+const SUBCOMMANDS: &[&str] = &[
+    "validate",
+    "expand",
+    "graph",
+    "plan",
+    "apply",
+    "show",
+    "completions",
+];
+
+#[test]
+fn completions_are_generated_for_every_shell_without_a_topology() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let o = tether(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}: {}", text(&o));
+        let script = String::from_utf8_lossy(&o.stdout);
+        assert!(!script.trim().is_empty(), "{shell}: empty script");
+        for sub in SUBCOMMANDS {
+            assert!(script.contains(sub), "{shell}: no `{sub}` in\n{script}");
+        }
+        // Flags complete too.
+        assert!(script.contains("detailed-exitcode"), "{shell}");
+        if shell == "bash" {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("tether.bash");
+            std::fs::write(&file, script.as_bytes()).unwrap();
+            let b = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+            assert!(b.status.success(), "bash -n: {}", text(&b));
+        }
+    }
+    let o = tether(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}

@@ -1,6 +1,7 @@
 //! The one integration test binary: every test that runs the crate from the outside.
 
 mod apply;
+mod ci;
 mod cli;
 mod emulator;
 mod examples;
