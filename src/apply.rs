@@ -398,6 +398,28 @@ pub async fn prune_markers(
     errors
 }
 
+/// After `tether destroy`: deletes every marker when nothing of the topology is left
+/// (no step failed or was skipped, nothing was kept because it is protected).
+pub async fn delete_markers(
+    aws: Arc<Aws>,
+    plan: &Plan,
+    report: &Report,
+    home_region: &str,
+) -> Vec<AwsError> {
+    let kept = plan.changes.iter().any(|c| c.action == Action::NoOp);
+    if kept || report.failed() + report.skipped() > 0 {
+        return Vec::new();
+    }
+    let mut errors = Vec::new();
+    for m in &plan.markers {
+        let c = aws.clients(&m.account, home_region);
+        if let Err(e) = crate::aws::marker::delete(&c, m).await {
+            errors.push(e);
+        }
+    }
+    errors
+}
+
 /// The random part of a retry's wait: parallel steps that hit the same propagation
 /// error must not all retry in the same instant.
 fn jitter() -> Duration {

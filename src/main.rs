@@ -53,6 +53,10 @@ enum Command {
     /// exactly that saved plan, refusing if anything it observed has changed or if it
     /// asks for anything the topology does not imply.
     Apply(ApplyArgs),
+    /// Remove everything the topology owns, in every region it wrote to: plan the
+    /// removal, show it, confirm, execute. Protected resources stay (and are listed); KMS
+    /// keys are scheduled for deletion. Resources tether does not own are never touched.
+    Destroy(DestroyArgs),
     /// Print a plan saved with `tether plan --out`, in any format. Offline: reads neither
     /// AWS nor the topology file.
     Show(ShowArgs),
@@ -73,6 +77,27 @@ struct ShowArgs {
     /// No colour, even on a terminal (NO_COLOR is honoured too).
     #[arg(long)]
     no_color: bool,
+}
+
+#[derive(clap::Args)]
+struct DestroyArgs {
+    /// Do not ask for confirmation (for CI). Without a terminal, destroy refuses to run
+    /// unless this is given.
+    #[arg(long)]
+    auto_approve: bool,
+    /// How many steps (and reads) run at once.
+    #[arg(long, default_value_t = tether::reconcile::DEFAULT_PARALLELISM)]
+    parallelism: usize,
+    /// Print the AWS API calls made, by service and operation: session calls, reads and
+    /// writes apart.
+    #[arg(long)]
+    stats: bool,
+    /// No colour, even on a terminal.
+    #[arg(long)]
+    no_color: bool,
+    /// How long to keep retrying IAM propagation errors before a step fails, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = tether::apply::DEFAULT_RETRY_BOUND.as_secs())]
+    retry_bound: u64,
 }
 
 #[derive(clap::Args)]
@@ -156,6 +181,7 @@ fn main() -> ExitCode {
     let no_color_flag = match &cli.command {
         Command::Plan(a) => a.no_color,
         Command::Apply(a) => a.no_color,
+        Command::Destroy(a) => a.no_color,
         Command::Show(a) => a.no_color,
         _ => false,
     };
@@ -237,7 +263,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         (Command::Plan(args), Ok(c)) => plan(c, args, &mut stdout),
-        (Command::Apply(args), Ok(c)) => apply(c, args, &mut stdout),
+        (Command::Apply(args), Ok(c)) => apply(c, args, false, &mut stdout),
+        (Command::Destroy(d), Ok(c)) => {
+            let args = ApplyArgs {
+                planfile: None,
+                auto_approve: d.auto_approve,
+                parallelism: d.parallelism,
+                stats: d.stats,
+                no_color: d.no_color,
+                retry_bound: d.retry_bound,
+            };
+            apply(c, args, true, &mut stdout)
+        }
         (Command::Show(_) | Command::Completions { .. }, Ok(_)) => {
             unreachable!("handled before the topology is loaded")
         }
@@ -338,11 +375,14 @@ fn show(args: &ShowArgs, stdout: &mut impl Write) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `apply`, and with `destroy` the removal of everything the topology owns.
 fn apply(
     checked: tether::Checked,
     args: ApplyArgs,
+    destroy: bool,
     stdout: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
+    let verb = if destroy { "destroy" } else { "apply" };
     use std::io::IsTerminal;
     use tether::reconcile;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -373,24 +413,61 @@ fn apply(
             saved
         }
         None => {
-            let plan = runtime.block_on(reconcile::plan_with(aws.clone(), &checked, &request))?;
+            let plan = if destroy {
+                runtime.block_on(reconcile::destroy_plan(aws.clone(), &checked, &request))?
+            } else {
+                runtime.block_on(reconcile::plan_with(aws.clone(), &checked, &request))?
+            };
             stdout.write_all(tether::plan::render::text(&plan, color).as_bytes())?;
+            if destroy {
+                let kept: Vec<String> = plan
+                    .changes
+                    .iter()
+                    .filter(|c| c.action == tether::plan::Action::NoOp)
+                    .map(|c| format!("  {} ({})", c.address, c.reason))
+                    .collect();
+                if !kept.is_empty() {
+                    writeln!(stdout, "\nThese stay:\n{}", kept.join("\n"))?;
+                }
+            }
             if plan.has_changes() && !args.auto_approve {
                 if !std::io::stdin().is_terminal() {
-                    anyhow::bail!("refusing to apply without confirmation: there is no terminal to ask on; review the plan and pass --auto-approve (or apply a saved plan file)");
+                    anyhow::bail!("refusing to {verb} without confirmation: there is no terminal to ask on; review the plan and pass --auto-approve{}", if destroy { "" } else { " (or apply a saved plan file)" });
                 }
-                write!(stdout, "\nApply these changes? Only 'yes' is accepted: ")?;
+                let question = if destroy {
+                    "Destroy everything listed above?"
+                } else {
+                    "Apply these changes?"
+                };
+                write!(stdout, "\n{question} Only 'yes' is accepted: ")?;
                 stdout.flush()?;
                 let mut answer = String::new();
                 std::io::stdin().read_line(&mut answer)?;
                 if answer.trim() != "yes" {
-                    writeln!(stdout, "Apply cancelled.")?;
+                    writeln!(stdout, "Cancelled; nothing was changed.")?;
                     return Ok(ExitCode::from(1));
                 }
             }
             plan
         }
     };
+    if !plan.has_changes() && destroy {
+        writeln!(stdout, "Nothing to destroy.")?;
+        let errors = runtime.block_on(tether::apply::delete_markers(
+            aws.clone(),
+            &plan,
+            &tether::apply::Report::default(),
+            &tether::reconcile::home_region(&checked),
+        ));
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        return Ok(if errors.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     if !plan.has_changes() {
         return nothing_to_apply(
             &runtime,
@@ -481,12 +558,21 @@ fn apply(
         bar.finish_and_clear();
     }
     stdout.write_all(report.render().as_bytes())?;
-    let marker_errors = runtime.block_on(tether::apply::prune_markers(
-        aws.clone(),
-        &plan,
-        &report,
-        &home_region,
-    ));
+    let marker_errors = if destroy {
+        runtime.block_on(tether::apply::delete_markers(
+            aws.clone(),
+            &plan,
+            &report,
+            &home_region,
+        ))
+    } else {
+        runtime.block_on(tether::apply::prune_markers(
+            aws.clone(),
+            &plan,
+            &report,
+            &home_region,
+        ))
+    };
     for e in &marker_errors {
         eprintln!("error: {e}");
     }

@@ -101,7 +101,22 @@ pub async fn plan_with(
     if !foreign.is_empty() {
         return Err(ReconcileError::Claimed(foreign));
     }
-    for m in &markers {
+    search_marked_regions(&mut scope, &markers);
+    let state = read::read(aws, scope, expansion, request.parallelism).await?;
+    let options = diff::Options {
+        targets: request.targets.clone(),
+    };
+    let mut plan = diff::diff(expansion, &state, &checked.source.sha256, &options)
+        .map_err(ReconcileError::Plan)?;
+    plan.warnings = marker::lost_accounts(&checked.topology.name, &markers);
+    plan.markers = markers;
+    plan.access = crate::plan::access::summary(&plan);
+    Ok(plan)
+}
+
+/// Adds to `scope` the regions markers record that the topology no longer names.
+fn search_marked_regions(scope: &mut Scope, markers: &[MarkerChange]) {
+    for m in markers {
         if let Some(before) = &m.before {
             let extra: std::collections::BTreeSet<String> = before
                 .regions
@@ -114,13 +129,41 @@ pub async fn plan_with(
             }
         }
     }
-    let state = read::read(aws, scope, expansion, request.parallelism).await?;
-    let options = diff::Options {
-        targets: request.targets.clone(),
+}
+
+/// The plan of `tether destroy`: the removal of everything the topology owns, in every
+/// region its markers record (protected resources are kept, and listed as kept). The
+/// markers are carried unchanged: apply neither grows nor prunes them, and the command
+/// deletes them once nothing of the topology is left.
+pub async fn destroy_plan(
+    aws: Arc<Aws>,
+    checked: &Checked,
+    request: &PlanRequest,
+) -> Result<Plan, ReconcileError> {
+    let mut markers = read_markers(&aws, checked, &request.claim).await?;
+    let foreign = marker::foreign_claims(&checked.topology.name, &markers);
+    if !foreign.is_empty() {
+        return Err(ReconcileError::Claimed(foreign));
+    }
+    let mut scope = Scope::new(&checked.topology, &checked.expansion);
+    search_marked_regions(&mut scope, &markers);
+    // Nothing is desired: every owned resource discovery finds is a leftover.
+    let nothing = crate::expand::Expansion {
+        topology: checked.topology.name.clone(),
+        resources: Vec::new(),
     };
-    let mut plan = diff::diff(expansion, &state, &checked.source.sha256, &options)
-        .map_err(ReconcileError::Plan)?;
-    plan.warnings = marker::lost_accounts(&checked.topology.name, &markers);
+    let state = read::read(aws, scope, &nothing, request.parallelism).await?;
+    let mut plan = diff::diff(
+        &nothing,
+        &state,
+        &checked.source.sha256,
+        &diff::Options::default(),
+    )
+    .map_err(ReconcileError::Plan)?;
+    markers.retain(|m| m.before.is_some());
+    for m in &mut markers {
+        m.after = m.before.clone().expect("kept only markers that exist");
+    }
     plan.markers = markers;
     plan.access = crate::plan::access::summary(&plan);
     Ok(plan)

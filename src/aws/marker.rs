@@ -175,3 +175,25 @@ pub async fn prune(c: &Clients, topology: &str, change: &MarkerChange) -> Result
     }
     write(c, topology, change, Some(&change.grown()), &change.after).await
 }
+
+/// After `tether destroy` removed everything: deletes the marker (nothing of the
+/// topology is left in the account to find).
+pub async fn delete(c: &Clients, change: &MarkerChange) -> Result<(), AwsError> {
+    match c.iam.delete_policy().policy_arn(&change.arn).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = AwsError::from_sdk(
+                format!(
+                    "accounts.{}: deleting tether's ownership marker {}",
+                    change.account, change.arn
+                ),
+                e,
+            );
+            if e.code() == Some("NoSuchEntity") {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+    }
+}

@@ -3,6 +3,7 @@
 mod apply;
 mod ci;
 mod cli;
+mod destroy;
 mod emulator;
 mod examples;
 mod faults;
