@@ -11,6 +11,7 @@ mod input;
 mod invalid;
 mod plan;
 mod regions;
+mod render;
 mod robustness;
 mod schema;
 
