@@ -272,7 +272,10 @@ fn change(desired: &Resource, observed: Option<&Observed>) -> Result<ResourceCha
     Ok(base(Action::Update, reason, fields))
 }
 
-/// Field-level differences, policies compared by meaning.
+/// Field-level differences, policies compared by meaning. Each change carries both sides
+/// as they are (`before` as read from AWS, `after` as derived), never their canonical
+/// forms: the canonical form is for comparing only, and would show a reviewer or a JSON
+/// consumer a spelling AWS does not hold (`sts:assumerole`).
 pub fn fields(desired: &Resource, observed: &Observed) -> Vec<FieldChange> {
     let kind = desired.spec.kind();
     let want = flatten(&serde_json::to_value(&desired.spec).expect("spec serialises"));

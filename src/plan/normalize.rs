@@ -190,6 +190,121 @@ fn condition(v: &Value) -> Value {
     Value::Object(out)
 }
 
+// ----- Display ---------------------------------------------------------------------
+//
+// Comparing is done on canonical forms; showing is not. A reviewer reads documents as
+// AWS holds them: original case and shape, keys in the order AWS writes them.
+
+/// The order AWS writes the keys of policy documents and statements in; other keys
+/// follow in alphabetical order.
+const AWS_KEY_ORDER: &[&str] = &[
+    "Version",
+    "Id",
+    "Statement",
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
+];
+
+fn key_rank(k: &str) -> (usize, &str) {
+    let rank = AWS_KEY_ORDER
+        .iter()
+        .position(|x| *x == k)
+        .unwrap_or(AWS_KEY_ORDER.len());
+    (rank, k)
+}
+
+/// A JSON value as a reviewer reads it: values exactly as given (no case folding, no
+/// reordering of lists), object keys in AWS's order, indented by two spaces like
+/// `serde_json::to_string_pretty`, with a small object of scalars on one line.
+pub fn display_pretty(v: &Value) -> String {
+    let mut out = String::new();
+    write_value(v, Some(0), &mut out);
+    out
+}
+
+/// [`display_pretty`] on one line, with a space after `:` and `,`.
+pub fn display_compact(v: &Value) -> String {
+    let mut out = String::new();
+    write_value(v, None, &mut out);
+    out
+}
+
+fn write_value(v: &Value, indent: Option<usize>, out: &mut String) {
+    let newline = |out: &mut String, level: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(level));
+    };
+    match v {
+        Value::Array(a) if a.is_empty() => out.push_str("[]"),
+        Value::Object(m) if m.is_empty() => out.push_str("{}"),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(if indent.is_some() { "," } else { ", " });
+                }
+                if let Some(level) = indent {
+                    newline(out, level + 1);
+                }
+                write_value(x, indent.map(|l| l + 1), out);
+            }
+            if let Some(level) = indent {
+                newline(out, level);
+            }
+            out.push(']');
+        }
+        // A small object of scalars (a principal, a condition's keys) reads best on one
+        // line; lists stay one item a line, so that a diff names the item that changed.
+        Value::Object(m)
+            if indent.is_some_and(|level| {
+                m.values().all(|x| !x.is_object() && !x.is_array())
+                    && level * 2 + display_compact(v).len() <= 80
+            }) =>
+        {
+            write_value(v, None, out)
+        }
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort_by_key(|k| key_rank(k));
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(if indent.is_some() { "," } else { ", " });
+                }
+                if let Some(level) = indent {
+                    newline(out, level + 1);
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push_str(": ");
+                write_value(&m[k], indent.map(|l| l + 1), out);
+            }
+            if let Some(level) = indent {
+                newline(out, level);
+            }
+            out.push('}');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// The statements of a shared policy in a stable order for display: by `Sid` (tether's
+/// statements all carry one), otherwise as given.
+pub fn display_statements(statements: &[Value]) -> Value {
+    let mut s = statements.to_vec();
+    s.sort_by(|a, b| {
+        let sid = |v: &Value| v.get("Sid").and_then(Value::as_str).map(str::to_string);
+        sid(a).cmp(&sid(b))
+    });
+    Value::Array(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,5 +391,37 @@ mod tests {
             &a,
             &json!({"Version": "2012-10-17", "Statement": []})
         ));
+    }
+
+    #[test]
+    fn documents_are_displayed_as_aws_holds_them() {
+        let doc = json!({"Statement": [{"Condition": {"StringEquals": {"aws:SourceAccount": "111111111111"}},
+            "Action": "sts:AssumeRole", "Effect": "Allow", "Sid": "Trust",
+            "Principal": {"Service": "events.amazonaws.com"}}], "Version": "2012-10-17"});
+        let shown = display_pretty(&doc);
+        assert_eq!(
+            shown,
+            r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Sid": "Trust",
+      "Effect": "Allow",
+      "Principal": {"Service": "events.amazonaws.com"},
+      "Action": "sts:AssumeRole",
+      "Condition": {
+        "StringEquals": {"aws:SourceAccount": "111111111111"}
+      }
+    }
+  ]
+}"#
+        );
+        // The same value as serde_json's pretty form.
+        let reparsed: Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(reparsed, doc);
+        assert_eq!(
+            display_compact(&json!({"b": [1, "x"], "a": {}})),
+            r#"{"a": {}, "b": [1, "x"]}"#
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! Plan output for people: text for terminals and CI logs, Markdown for pull requests.
 //! (The JSON form is the [`Plan`] value itself, serialised.)
 
-use super::normalize::{canonical, canonical_statements};
+use super::normalize::{display_compact, display_pretty, display_statements};
 use super::{Action, FieldChange, Plan, ResourceChange};
+use crate::expand::resource::Spec;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -47,19 +48,205 @@ fn groups(plan: &Plan) -> BTreeMap<(String, String, String), Vec<&ResourceChange
     g
 }
 
-/// Pretty JSON of a field value, in canonical form for policies so that diffs show
-/// only changes in meaning.
+/// A field value for a unified diff: as AWS holds it (the live side as read, the desired
+/// side as tether derives it), keys in AWS's order. Policies were compared by meaning
+/// in the diff; what is shown is their own spelling, not the canonical form.
 fn pretty(field: &FieldChange, v: &Value) -> String {
-    let v = match (field.policy, field.field.as_str(), v) {
-        (_, _, Value::Null) => Value::Null,
-        (true, "policy_statements", Value::Array(a)) => canonical_statements(a),
-        (true, _, v) => canonical(v),
-        (false, _, v) => v.clone(),
-    };
-    if v.is_null() {
-        return String::new();
+    match (field.field.as_str(), v) {
+        (_, Value::Null) => String::new(),
+        ("policy_statements", Value::Array(a)) => display_pretty(&display_statements(a)) + "\n",
+        (_, v) => display_pretty(v) + "\n",
     }
-    serde_json::to_string_pretty(&v).expect("json serialises") + "\n"
+}
+
+/// One line of what a created or deleted resource holds, and the lines that continue it.
+struct Item {
+    head: String,
+    more: Vec<String>,
+}
+
+impl Item {
+    fn line(key: &str, value: String) -> Item {
+        Item {
+            head: format!("{key}: {value}"),
+            more: Vec::new(),
+        }
+    }
+
+    fn block(key: &str, more: Vec<String>) -> Item {
+        Item {
+            head: format!("{key}:"),
+            more,
+        }
+    }
+
+    /// A document shown whole, pretty-printed, in AWS's spelling.
+    fn document(key: &str, v: &Value) -> Item {
+        Item::block(key, display_pretty(v).lines().map(str::to_string).collect())
+    }
+
+    /// A scalar or a small structure on one line, a large structure pretty-printed below
+    /// its key.
+    fn value(key: &str, v: &Value) -> Item {
+        let compact = display_compact(v);
+        if compact.len() <= 100 || !(v.is_object() || v.is_array()) {
+            Item::line(key, compact)
+        } else {
+            Item::document(key, v)
+        }
+    }
+}
+
+/// Fields shown first, in this order; any other field follows, alphabetically.
+const CONTENT_ORDER: &[&str] = &[
+    "name",
+    "alias",
+    "description",
+    "path",
+    "bus",
+    "rule",
+    "id",
+    "arn",
+    "role_arn",
+    "state",
+    "pipeline_type",
+    "execution_mode",
+    "versioning",
+    "encryption",
+    "block_public_access",
+    "eventbridge_notifications",
+    "rotation",
+    "deletion_window_days",
+    "protect",
+    "force_destroy",
+    "adopt",
+    "managed_policies",
+    "trust_policy",
+    "inline_policies",
+    "policy_statements",
+    "event_pattern",
+    "artifact_stores",
+    "variables",
+    "stages",
+];
+
+/// What a resource holds, for a create (the desired spec) or a delete (the observed
+/// one): the settings that matter and every policy document, whole.
+fn content(spec: &Spec, tags: &BTreeMap<String, String>) -> Vec<Item> {
+    let Value::Object(m) = serde_json::to_value(spec).expect("spec serialises") else {
+        return Vec::new();
+    };
+    // Derived from the address or the name: noise for a reviewer. A target's `arn` is
+    // where its events go, so it stays.
+    let skipped = |k: &str| {
+        k == "kind" || k == "alias_arn" || (k == "arn" && !matches!(spec, Spec::EventTarget(_)))
+    };
+    let rank = |k: &str| {
+        CONTENT_ORDER
+            .iter()
+            .position(|x| *x == k)
+            .unwrap_or(CONTENT_ORDER.len())
+    };
+    let mut keys: Vec<&String> = m.keys().filter(|k| !skipped(k)).collect();
+    keys.sort_by_key(|k| (rank(k), k.as_str()));
+    let mut out = Vec::new();
+    for k in keys {
+        let v = &m[k];
+        match (k.as_str(), v) {
+            ("inline_policies", Value::Object(p)) => {
+                for (name, doc) in p {
+                    out.push(Item::document(&format!("inline_policies.{name}"), doc));
+                }
+            }
+            ("trust_policy" | "event_pattern", v) => out.push(Item::document(k, v)),
+            ("policy_statements", Value::Array(a)) if !a.is_empty() => {
+                out.push(Item::document(k, &display_statements(a)));
+            }
+            ("artifact_stores", Value::Object(stores)) => out.push(Item::block(
+                k,
+                stores
+                    .iter()
+                    .map(|(region, store)| format!("{region}: {}", display_compact(store)))
+                    .collect(),
+            )),
+            ("variables", Value::Array(vars)) => out.push(Item::block(
+                k,
+                vars.iter()
+                    .map(|x| {
+                        let name = x.get("name").and_then(Value::as_str).unwrap_or_default();
+                        let value = x.get("default_value").unwrap_or(&Value::Null);
+                        format!("{name}: {}", display_compact(value))
+                    })
+                    .collect(),
+            )),
+            ("stages", Value::Array(stages)) => out.extend(stages.iter().map(stage)),
+            (_, v) => out.push(Item::value(k, v)),
+        }
+    }
+    let shown: BTreeMap<&String, &String> = tags
+        .iter()
+        .filter(|(k, _)| !k.starts_with("tether:"))
+        .collect();
+    if !shown.is_empty() {
+        out.push(Item::value(
+            "tags",
+            &serde_json::to_value(shown).expect("tags serialise"),
+        ));
+    }
+    out
+}
+
+/// A pipeline stage: each action's kind, where it runs, as whom, and its configuration.
+fn stage(s: &Value) -> Item {
+    let name = s.get("name").and_then(Value::as_str).unwrap_or_default();
+    let mut more = Vec::new();
+    for a in s
+        .get("actions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let get = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or_default();
+        let order = match a.get("run_order").and_then(Value::as_u64) {
+            Some(n) if n != 1 => format!(", run order {n}"),
+            _ => String::new(),
+        };
+        more.push(format!(
+            "action {}: {}/{}/{} v{}{order}",
+            Value::String(get("name").into()),
+            get("category"),
+            get("owner"),
+            get("provider"),
+            get("version"),
+        ));
+        for k in ["region", "role_arn", "input_artifacts", "output_artifacts"] {
+            if let Some(v) = a.get(k) {
+                more.push(format!("  {k}: {}", display_compact(v)));
+            }
+        }
+        if let Some(Value::Object(c)) = a.get("configuration") {
+            more.push("  configuration:".into());
+            for (k, v) in c {
+                more.push(format!("    {k}: {}", display_compact(v)));
+            }
+        }
+        if let Some(Value::Array(c)) = a.get("commands") {
+            more.push("  commands:".into());
+            for v in c {
+                more.push(format!("    {}", display_compact(v)));
+            }
+        }
+    }
+    Item::block(&format!("stage {}", Value::String(name.into())), more)
+}
+
+/// The content of a create (`after`) or a delete (`before`); nothing for the rest.
+fn shown(c: &ResourceChange) -> Option<Vec<Item>> {
+    match c.action {
+        Action::Create => c.after.as_ref().map(|r| content(&r.spec, &r.tags)),
+        Action::Delete => c.before.as_ref().map(|o| content(&o.spec, &o.tags)),
+        _ => None,
+    }
 }
 
 fn structured(f: &FieldChange) -> bool {
@@ -136,6 +323,13 @@ pub fn text(plan: &Plan, color: bool) -> String {
                 c.address
             );
             let _ = writeln!(out, "        {}", st.paint("2", &c.reason));
+            for item in shown(c).into_iter().flatten() {
+                let sign = st.action(c.action, c.action.symbol());
+                let _ = writeln!(out, "        {sign} {}", item.head);
+                for line in &item.more {
+                    let _ = writeln!(out, "            {line}");
+                }
+            }
             for f in &c.changes {
                 let mark = if f.forces_replacement {
                     " (forces replacement)"
@@ -248,15 +442,30 @@ pub fn markdown(plan: &Plan) -> String {
             );
         }
         out.push('\n');
-        for c in changes.iter().filter(|c| !c.changes.is_empty()) {
+        for c in &changes {
+            let items = shown(c);
+            if items.is_none() && c.changes.is_empty() {
+                continue;
+            }
+            let what = match &items {
+                Some(_) => c.reason.clone(),
+                None => format!("{} field(s)", c.changes.len()),
+            };
             let _ = writeln!(
                 out,
-                "<details><summary><code>{} {}</code>: {} field(s)</summary>\n",
+                "<details><summary><code>{} {}</code>: {}</summary>\n",
                 c.action.symbol(),
                 c.address,
-                c.changes.len()
+                html(&what)
             );
             let _ = writeln!(out, "```diff");
+            let sign = c.action.symbol();
+            for item in items.into_iter().flatten() {
+                let _ = writeln!(out, "{sign} {}", item.head);
+                for line in &item.more {
+                    let _ = writeln!(out, "{sign}     {line}");
+                }
+            }
             for f in &c.changes {
                 if structured(f) {
                     let _ = writeln!(out, "~ {}:", f.field);
@@ -275,4 +484,11 @@ pub fn markdown(plan: &Plan) -> String {
         }
     }
     out
+}
+
+/// Text for an HTML element of the Markdown (a `<summary>`).
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -13,6 +13,7 @@ mod input;
 mod invalid;
 mod plan;
 mod regions;
+mod render;
 mod robustness;
 mod schema;
 
