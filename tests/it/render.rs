@@ -252,3 +252,41 @@ fn a_drift_diff_shows_policies_as_aws_spells_them() {
     let md = markdown_section(&markdown(&p), RETIRED);
     assert!(md.contains("- name: \"flow1-retired\""), "{md}");
 }
+
+/// Against the emulator, as a pull request sees it: the Markdown plan of the example on an
+/// empty world opens with the access summary (cross-account grants first) and shows every
+/// derived statement of every resource it creates.
+#[test]
+fn the_markdown_plan_of_a_new_topology_shows_access_and_every_statement() {
+    let (_g, emu) = crate::emulator::take();
+    let t = crate::emulator::Topology::example("topology.example.yaml");
+    let o = emu.tether(&["plan", "--format", "markdown", "-f", t.arg()]);
+    assert_eq!(o.status.code(), Some(0), "{}", crate::text(&o));
+    let md = String::from_utf8_lossy(&o.stdout).to_string();
+    let access = md
+        .find("#### Access this plan grants or takes away")
+        .expect("an access summary");
+    assert!(
+        access < md.find("<details>").expect("resources"),
+        "summary first"
+    );
+    let first = &md[access..];
+    let first_item = first.lines().find(|l| l.starts_with("- ")).unwrap();
+    assert!(first_item.contains("cross-account"), "{first_item}");
+    assert!(
+        md.contains("cross-account: account 222222222222 (app) may events:PutEvents on bus acme-releases (tools, us-east-1)"),
+        "{md}"
+    );
+    let e = tether::check_file(&t.path).unwrap().expansion;
+    for r in &e.resources {
+        let section = markdown_section(&md, r.address.as_str());
+        for (sid, actions) in statements(r) {
+            if let Some(sid) = sid {
+                assert!(section.contains(&sid), "{}: {sid} not shown", r.address);
+            }
+            for a in actions {
+                assert!(section.contains(&a), "{}: {a} not shown", r.address);
+            }
+        }
+    }
+}
