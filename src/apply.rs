@@ -485,14 +485,12 @@ mod tests {
 
     /// A plan that creates everything flow 1 derives.
     fn flow1_plan() -> Plan {
-        let text = include_str!("../docs/examples/flow1-upload-trigger.yaml");
-        let checked = crate::check_bytes(text.as_bytes(), "flow1.yaml").expect("valid");
+        let expansion = crate::fixtures::flow1();
         Plan {
             format_version: crate::plan::FORMAT_VERSION,
-            topology: checked.expansion.topology.clone(),
+            topology: expansion.topology.clone(),
             topology_sha256: String::new(),
-            changes: checked
-                .expansion
+            changes: expansion
                 .resources
                 .iter()
                 .map(|r| ResourceChange {

@@ -92,6 +92,18 @@ pub fn check(loaded: Loaded) -> Result<Checked, Diagnostics> {
     })
 }
 
+/// Fixtures shared by the unit tests of several modules.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    /// The expansion of `docs/examples/flow1-upload-trigger.yaml`.
+    pub fn flow1() -> crate::expand::Expansion {
+        let text = include_str!("../docs/examples/flow1-upload-trigger.yaml");
+        crate::check_bytes(text.as_bytes(), "flow1.yaml")
+            .expect("flow 1 is valid")
+            .expansion
+    }
+}
+
 /// Loads and checks a topology file.
 pub fn check_file(path: &std::path::Path) -> Result<Checked, Diagnostics> {
     check(loader::load_file(path)?)

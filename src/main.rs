@@ -56,7 +56,7 @@ enum Command {
     /// Remove everything the topology owns, in every region it wrote to: plan the
     /// removal, show it, confirm, execute. Protected resources stay (and are listed); KMS
     /// keys are scheduled for deletion. Resources tether does not own are never touched.
-    Destroy(DestroyArgs),
+    Destroy(RunArgs),
     /// Print a plan saved with `tether plan --out`, in any format. Offline: reads neither
     /// AWS nor the topology file.
     Show(ShowArgs),
@@ -80,9 +80,10 @@ struct ShowArgs {
 }
 
 #[derive(clap::Args)]
-struct DestroyArgs {
-    /// Do not ask for confirmation (for CI). Without a terminal, destroy refuses to run
-    /// unless this is given.
+/// What apply and destroy share: confirmation, parallelism, output and retries.
+struct RunArgs {
+    /// Do not ask for confirmation (for CI). Without a terminal, the command refuses to
+    /// run unless this is given.
     #[arg(long)]
     auto_approve: bool,
     /// How many steps (and reads) run at once.
@@ -104,23 +105,8 @@ struct DestroyArgs {
 struct ApplyArgs {
     /// A plan saved with `tether plan --out`.
     planfile: Option<PathBuf>,
-    /// Do not ask for confirmation (for CI). Without a terminal, apply refuses to run
-    /// unless this is given.
-    #[arg(long)]
-    auto_approve: bool,
-    /// How many steps (and reads) run at once.
-    #[arg(long, default_value_t = tether::reconcile::DEFAULT_PARALLELISM)]
-    parallelism: usize,
-    /// Print the AWS API calls made, by service and operation: session calls, reads and
-    /// writes apart.
-    #[arg(long)]
-    stats: bool,
-    /// No colour, even on a terminal.
-    #[arg(long)]
-    no_color: bool,
-    /// How long to keep retrying IAM propagation errors before a step fails, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = tether::apply::DEFAULT_RETRY_BOUND.as_secs())]
-    retry_bound: u64,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(clap::Args)]
@@ -180,7 +166,7 @@ fn main() -> ExitCode {
     // `NO_COLOR` (they hold for everything tether prints).
     let no_color_flag = match &cli.command {
         Command::Plan(a) => a.no_color,
-        Command::Apply(a) => a.no_color,
+        Command::Apply(a) => a.run.no_color,
         Command::Destroy(a) => a.no_color,
         Command::Show(a) => a.no_color,
         _ => false,
@@ -267,11 +253,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         (Command::Destroy(d), Ok(c)) => {
             let args = ApplyArgs {
                 planfile: None,
-                auto_approve: d.auto_approve,
-                parallelism: d.parallelism,
-                stats: d.stats,
-                no_color: d.no_color,
-                retry_bound: d.retry_bound,
+                run: d,
             };
             apply(c, args, true, &mut stdout)
         }
@@ -388,10 +370,10 @@ fn apply(
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let request = reconcile::PlanRequest {
         targets: Vec::new(),
-        parallelism: args.parallelism,
+        parallelism: args.run.parallelism,
         claim: claim(&checked.source.file),
     };
-    let color = !args.no_color && !no_color_env() && std::io::stdout().is_terminal();
+    let color = !args.run.no_color && !no_color_env() && std::io::stdout().is_terminal();
     let aws = runtime.block_on(reconcile::connect(&checked))?;
     let plan = match &args.planfile {
         Some(path) => {
@@ -405,7 +387,7 @@ fn apply(
                 &request,
             ));
             if let Err(e) = checked_saved {
-                if args.stats {
+                if args.run.stats {
                     eprint!("{}", aws.stats().render());
                 }
                 return Err(e.into());
@@ -430,7 +412,7 @@ fn apply(
                     writeln!(stdout, "\nThese stay:\n{}", kept.join("\n"))?;
                 }
             }
-            if plan.has_changes() && !args.auto_approve {
+            if plan.has_changes() && !args.run.auto_approve {
                 if !std::io::stdin().is_terminal() {
                     anyhow::bail!("refusing to {verb} without confirmation: there is no terminal to ask on; review the plan and pass --auto-approve{}", if destroy { "" } else { " (or apply a saved plan file)" });
                 }
@@ -540,13 +522,9 @@ fn apply(
         }
     });
     let options = tether::apply::Options {
-        parallelism: args.parallelism,
-        retry_bound: std::time::Duration::from_secs(args.retry_bound),
-        home_region: checked
-            .topology
-            .default_region
-            .as_ref()
-            .map_or_else(|| "us-east-1".to_string(), |r| r.to_string()),
+        parallelism: args.run.parallelism,
+        retry_bound: std::time::Duration::from_secs(args.run.retry_bound),
+        home_region: home_region.clone(),
     };
     let report = runtime.block_on(tether::apply::execute(
         aws.clone(),
@@ -576,7 +554,7 @@ fn apply(
     for e in &marker_errors {
         eprintln!("error: {e}");
     }
-    if args.stats {
+    if args.run.stats {
         eprint!("{}", aws.stats().render());
     }
     Ok(
@@ -610,7 +588,7 @@ fn nothing_to_apply(
     for e in &errors {
         eprintln!("error: {e}");
     }
-    if args.stats {
+    if args.run.stats {
         eprint!("{}", aws.stats().render());
     }
     Ok(if errors.is_empty() {

@@ -16,6 +16,14 @@
 //! region the marker does not list) and removes the regions the topology dropped only
 //! after every step in that account succeeded (so a failed deletion is found again).
 //!
+//! AWS facts this rests on (IAM API reference and User Guide): a managed policy's name
+//! is unique in its account whatever its path (CreatePolicy, `PolicyName`), so the name
+//! carries the topology name; a customer-managed policy takes tags (CreatePolicy `Tags`,
+//! TagPolicy, UntagPolicy) and GetPolicy returns them (the `Policy` data type); a tag
+//! value is at most 256 characters of `[\p{L}\p{Z}\p{N}_.:/=+\-@]` (the `Tag` data type);
+//! an IAM resource holds at most 50 tags ("IAM and AWS STS quotas"), so a marker records
+//! at most [`MAX_RECORDED`] regions and accounts together.
+//!
 //! Everything here is pure: naming, the tag encoding, and the decisions.
 
 use crate::expand::Expansion;
@@ -27,6 +35,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const TAG_REGION: &str = "tether:region:";
 pub const TAG_ACCOUNT: &str = "tether:account:";
 pub const TAG_CLAIM: &str = "tether:claim";
+
+/// IAM allows 50 tags on a resource; two are the topology and the claim.
+pub const MAX_RECORDED: usize = 48;
 
 /// What a marker records.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -215,6 +226,23 @@ pub fn foreign_claims(topology: &str, changes: &[MarkerChange]) -> Vec<String> {
         .collect()
 }
 
+/// Markers that would need more tags than IAM allows: the plan stops, naming the account.
+pub fn too_large(changes: &[MarkerChange]) -> Vec<String> {
+    changes
+        .iter()
+        .filter_map(|c| {
+            let g = c.grown();
+            let n = g.regions.len() + g.accounts.len();
+            (n > MAX_RECORDED).then(|| {
+                format!(
+                    "accounts.{}: tether's ownership marker would record {n} regions and accounts; IAM allows {MAX_RECORDED} (50 tags per policy): split the topology",
+                    c.account
+                )
+            })
+        })
+        .collect()
+}
+
 /// Warnings for accounts a marker records that the topology no longer has: tether cannot
 /// reach them, so what it made there stays.
 pub fn lost_accounts(topology: &str, changes: &[MarkerChange]) -> Vec<String> {
@@ -343,6 +371,25 @@ mod tests {
             assert_eq!(repository(url), "github.com/org/repo", "{url}");
         }
         assert!(!repository("https://user:secret@example.com/r.git").contains("secret"));
+    }
+
+    #[test]
+    fn a_marker_never_needs_more_tags_than_iam_allows() {
+        let regions: Vec<String> = (0..30).map(|i| format!("r-{i}")).collect();
+        let accounts: Vec<(String, String)> = (0..19)
+            .map(|i| (format!("a{i}"), format!("{i:012}")))
+            .collect();
+        let r: Vec<&str> = regions.iter().map(String::as_str).collect();
+        let a: Vec<(&str, &str)> = accounts
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let big = change(None, marker(&r, &a, "c"));
+        assert_eq!(tags("acme", &big.after).len(), 51);
+        assert_eq!(too_large(&[big]).len(), 1);
+        let fits = change(None, marker(&r, &a[..18], "c"));
+        assert_eq!(tags("acme", &fits.after).len(), 50);
+        assert!(too_large(&[fits]).is_empty());
     }
 
     #[test]

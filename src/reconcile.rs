@@ -43,7 +43,9 @@ pub enum ReconcileError {
     #[error("--target {address}: no such resource in the topology{hint}")]
     UnknownTarget { address: String, hint: String },
     #[error("{}", .0.join("\n"))]
-    Claimed(Vec<String>),
+    /// The ownership markers forbid going on: another file claims the name, or a
+    /// marker would outgrow IAM's tag limit.
+    Ownership(Vec<String>),
     #[error("plan is stale: {} changed since it was made; make a new plan", .0.join(", "))]
     Stale(Vec<String>),
     /// The saved plan asks for what the topology does not imply (it was edited).
@@ -97,9 +99,10 @@ pub async fn plan_with(
     // another file's claim on the name stops the plan before it could mistake that
     // topology's resources for leftovers of this one.
     let markers = read_markers(&aws, checked, &request.claim).await?;
-    let foreign = marker::foreign_claims(&checked.topology.name, &markers);
-    if !foreign.is_empty() {
-        return Err(ReconcileError::Claimed(foreign));
+    let mut refused = marker::foreign_claims(&checked.topology.name, &markers);
+    refused.extend(marker::too_large(&markers));
+    if !refused.is_empty() {
+        return Err(ReconcileError::Ownership(refused));
     }
     search_marked_regions(&mut scope, &markers);
     let state = read::read(aws, scope, expansion, request.parallelism).await?;
@@ -143,7 +146,7 @@ pub async fn destroy_plan(
     let mut markers = read_markers(&aws, checked, &request.claim).await?;
     let foreign = marker::foreign_claims(&checked.topology.name, &markers);
     if !foreign.is_empty() {
-        return Err(ReconcileError::Claimed(foreign));
+        return Err(ReconcileError::Ownership(foreign));
     }
     let mut scope = Scope::new(&checked.topology, &checked.expansion);
     search_marked_regions(&mut scope, &markers);

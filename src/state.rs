@@ -53,10 +53,9 @@ pub struct Observed {
     pub pending_deletion: bool,
 }
 
-#[cfg(test)]
 impl Observed {
-    /// What a read finds of `r` right after tether created it, for tests.
-    pub(crate) fn as_created(r: &crate::expand::resource::Resource) -> Observed {
+    /// What a read finds of `r` right after tether created it (tests build worlds with it).
+    pub fn as_created(r: &crate::expand::resource::Resource) -> Observed {
         Observed {
             address: r.address.clone(),
             account: r.account.clone(),

@@ -2,7 +2,7 @@
 //! `iam:GetPolicy` per account in `plan`; in `apply`, `CreatePolicy` the first time, then
 //! `TagPolicy`/`UntagPolicy` only when what it records changes.
 
-use super::{Aws, AwsError, Clients};
+use super::{iam_tags, Aws, AwsError, Clients};
 use crate::marker::{self, Marker, MarkerChange};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,18 +68,6 @@ pub async fn read_all(
         out.insert(key, m);
     }
     Ok(out)
-}
-
-fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_iam::types::Tag> {
-    tags.iter()
-        .map(|(k, v)| {
-            aws_sdk_iam::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .expect("key and value set")
-        })
-        .collect()
 }
 
 /// Writes `to` over the marker recorded as `from` (absent: creates it).

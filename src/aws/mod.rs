@@ -22,7 +22,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// How many times one AWS call is tried before it fails, unless `AWS_MAX_ATTEMPTS` says
-/// otherwise. The SDK's default (3) lets a single burst of throttling fail a long
+/// otherwise (AWS SDKs and Tools Reference Guide, "Retry behavior": `max_attempts` /
+/// `AWS_MAX_ATTEMPTS`, `retry_mode` / `AWS_RETRY_MODE`; standard mode makes 3 attempts
+/// unless told otherwise). The SDK's default (3) lets a single burst of throttling fail a long
 /// reconciliation; Terraform's AWS provider tries up to 25 times. Ten attempts with the
 /// SDK's capped exponential backoff (1 s doubling, at most 20 s, with jitter) wait out
 /// about two minutes of continuous failure before giving up.
@@ -75,6 +77,19 @@ fn timeout_config() -> aws_config::timeout::TimeoutConfig {
         .operation_attempt_timeout(std::time::Duration::from_secs(60))
         .operation_timeout(std::time::Duration::from_secs(300))
         .build()
+}
+
+/// Tags as IAM takes them (roles, the ownership marker).
+pub(crate) fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_iam::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .expect("key and value set")
+        })
+        .collect()
 }
 
 /// The clients for one account and region.

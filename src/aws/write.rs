@@ -189,17 +189,7 @@ impl Writer<'_> {
     ) -> Result<(), AwsError> {
         let iam = &self.clients.iam;
         let a = &r.address;
-        let tags: Vec<aws_sdk_iam::types::Tag> = r
-            .tags
-            .iter()
-            .map(|(k, v)| {
-                aws_sdk_iam::types::Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-                    .expect("key and value set")
-            })
-            .collect();
+        let tags = super::iam_tags(&r.tags);
         let fields = changed(change);
         let (all, live_inline, live_managed) = if create {
             let made = iam
@@ -636,7 +626,8 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// CreateKey is not idempotent: when its answer is lost (a dropped connection, a 5xx
+    /// CreateKey is not idempotent (the KMS API reference, CreateKey, offers no client
+    /// token, and every call makes a new key): when its answer is lost (a dropped connection, a 5xx
     /// after the key was made), trying again blindly would make a second key. So the SDK
     /// does not retry it; this does, after looking for the key a lost attempt may have
     /// made (by its address tag). Returns the key id and whether this call created it
@@ -691,7 +682,9 @@ impl Writer<'_> {
     }
 
     /// CreateAlias, accepting an alias that an earlier attempt (whose answer was lost)
-    /// already pointed at this key.
+    /// already pointed at this key. An alias is unique in its account and region (KMS API
+    /// reference, CreateAlias), so `AlreadyExistsException` says it exists: it is ours
+    /// only if DescribeKey through it names this key.
     async fn create_alias(&self, a: &Address, alias: &str, id: &str) -> Result<(), AwsError> {
         let kms = &self.clients.kms;
         let made = kms
@@ -1157,14 +1150,17 @@ impl Writer<'_> {
                 }
             }
             Spec::EventBus(x) => {
-                self.clients
+                let deleted = self
+                    .clients
                     .events
                     .delete_event_bus()
                     .name(&x.name)
                     .send()
                     .await
-                    .map_err(sdk(a, "deleting the bus"))?;
-                // (DeleteEventBus of a bus that is gone succeeds: nothing to tolerate.)
+                    .map_err(sdk(a, "deleting the bus"));
+                // The EventBridge API reference (DeleteEventBus) lists no "not found"
+                // error; should one come, the bus is gone, which is what was asked.
+                gone(deleted, &["ResourceNotFoundException"])?;
             }
             Spec::EventRule(x) => {
                 let ev = &self.clients.events;

@@ -278,12 +278,7 @@ mod tests {
     use super::*;
     use crate::state::{Observed, State};
 
-    fn flow1() -> crate::expand::Expansion {
-        let text = include_str!("../../docs/examples/flow1-upload-trigger.yaml");
-        crate::check_bytes(text.as_bytes(), "flow1.yaml")
-            .expect("valid")
-            .expansion
-    }
+    use crate::fixtures::flow1;
 
     fn plan(e: &crate::expand::Expansion, state: &State) -> Plan {
         crate::plan::diff::diff(e, state, "sha", &crate::plan::diff::Options::default())

@@ -370,12 +370,7 @@ mod tests {
     use crate::expand::resource::RoleSpec;
 
     fn example() -> Expansion {
-        let text = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/docs/examples/flow1-upload-trigger.yaml"
-        ))
-        .unwrap();
-        crate::check_bytes(&text, "flow1.yaml").unwrap().expansion
+        crate::fixtures::flow1()
     }
 
     /// The state tether itself would leave behind after applying `e`.

@@ -304,12 +304,7 @@ mod tests {
     const START: &str = "tools/global/iam_role.flow1-on-upload-start";
 
     fn example() -> Expansion {
-        let text = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/docs/examples/flow1-upload-trigger.yaml"
-        ))
-        .unwrap();
-        crate::check_bytes(&text, "flow1.yaml").unwrap().expansion
+        crate::fixtures::flow1()
     }
 
     fn observed(r: &Resource) -> Observed {

@@ -5,13 +5,12 @@
 
 use crate::{expect_file, root};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 use tether::expand::resource::{Address, Resource, Spec};
 use tether::expand::Expansion;
 use tether::plan::diff::{diff, Options};
 use tether::plan::render::{markdown, text};
 use tether::plan::Plan;
-use tether::state::{Observed, Owner, State};
+use tether::state::{Observed, State};
 
 fn expansion(file: &str) -> Expansion {
     tether::check_file(&root().join(file)).unwrap().expansion
@@ -28,19 +27,7 @@ fn empty(e: &Expansion) -> State {
 
 /// What a read finds right after tether created `r`.
 fn observed(r: &Resource) -> Observed {
-    Observed {
-        address: r.address.clone(),
-        account: r.account.clone(),
-        account_id: r.account_id.clone(),
-        region: r.region.clone(),
-        spec: r.spec.clone(),
-        tags: r.tags.clone(),
-        owner: Owner::This,
-        id: None,
-        foreign_statements: 0,
-        broken_principals: BTreeSet::new(),
-        pending_deletion: false,
-    }
+    Observed::as_created(r)
 }
 
 const FORWARD: &str = "app/global/iam_role.flow1-on-upload-forward";
