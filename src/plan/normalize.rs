@@ -54,8 +54,9 @@ pub fn parse(text: &str) -> Result<Value, serde_json::Error> {
 
 /// The canonical form of a whole policy document (a role's trust or inline policy).
 ///
-/// Statement ids are left out: a `Sid` labels a statement and changes nothing it allows,
-/// and people write a role's documents with other Sids or none. (In shared policies the
+/// Statement ids are left out: a `Sid` labels a statement and changes nothing it allows
+/// ("an optional identifier … you can use as a description": IAM User Guide, "IAM JSON
+/// policy elements: Sid"), and people write a role's documents with other Sids or none. (In shared policies the
 /// Sid marks tether's statements; [`canonical_statements`] keeps it.)
 pub fn canonical(doc: &Value) -> Value {
     let mut out = Map::new();
