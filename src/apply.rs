@@ -8,8 +8,8 @@
 
 use crate::aws::write::Writer;
 use crate::aws::{Aws, AwsError};
-use crate::expand::resource::Address;
 use crate::plan::{Action, Plan, ResourceChange};
+use crate::resource::Address;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -441,35 +441,15 @@ fn panic_message(e: tokio::task::JoinError) -> String {
 
 /// Dependents are deleted first: targets, rules, pipelines, buses, buckets, keys, roles.
 fn deletion_rank(c: &ResourceChange) -> usize {
-    [
-        "event_target",
-        "event_rule",
-        "pipeline",
-        "event_bus",
-        "s3_bucket",
-        "kms_key",
-        "iam_role",
-    ]
-    .iter()
-    .position(|k| *k == c.kind)
-    .unwrap_or(usize::MAX)
+    crate::resource::deletion_rank(&c.kind)
 }
 
 /// How other resources name this one (ARN, name or alias).
 fn identifiers(c: &ResourceChange) -> Vec<String> {
-    use crate::expand::resource::Spec;
-    let Some(o) = &c.before else {
-        return Vec::new();
-    };
-    match &o.spec {
-        Spec::IamRole(x) => vec![x.arn.clone()],
-        Spec::S3Bucket(x) => vec![x.name.clone()],
-        Spec::KmsKey(x) => vec![x.alias.clone()],
-        Spec::EventBus(x) => vec![x.arn.clone(), format!("\"bus\":\"{}\"", x.name)],
-        Spec::EventRule(x) => vec![format!("\"rule\":\"{}\"", x.name)],
-        Spec::Pipeline(x) => vec![x.arn.clone()],
-        Spec::EventTarget(_) => Vec::new(),
-    }
+    c.before
+        .as_ref()
+        .map(|o| o.spec.identifiers())
+        .unwrap_or_default()
 }
 
 fn refers(c: &ResourceChange, ids: &[String]) -> bool {

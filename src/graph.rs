@@ -5,8 +5,8 @@
 
 use crate::diag::Diagnostic;
 use crate::diag::YamlPath;
-use crate::expand::resource::{Address, Resource};
 use crate::expand::Expansion;
+use crate::resource::{Address, Resource};
 use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod raw;
 pub mod reconcile;
 pub mod region;
+pub mod resource;
 pub mod state;
 pub mod validate;
 

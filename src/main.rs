@@ -283,7 +283,7 @@ fn plan(
         targets: args
             .targets
             .iter()
-            .map(|t| tether::expand::resource::Address(t.clone()))
+            .map(|t| tether::resource::Address(t.clone()))
             .collect(),
         parallelism: args.parallelism,
         claim: claim(&checked.source.file),

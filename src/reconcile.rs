@@ -3,10 +3,10 @@
 
 use crate::aws::read::{self, Scope};
 use crate::aws::{Aws, AwsError, CallCounter, Stats};
-use crate::expand::resource::Address;
 use crate::marker::{self, MarkerChange};
 use crate::plan::diff::{self, PlanError};
 use crate::plan::{verify, Plan};
+use crate::resource::Address;
 use crate::Checked;
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! spec types as a desired one, read back and normalised, plus what only the live side
 //! has: ownership, AWS-assigned ids, and statements that belong to someone else.
 
-use crate::expand::resource::{Address, Spec};
+use crate::resource::{Address, Spec};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -55,7 +55,7 @@ pub struct Observed {
 
 impl Observed {
     /// What a read finds of `r` right after tether created it (tests build worlds with it).
-    pub fn as_created(r: &crate::expand::resource::Resource) -> Observed {
+    pub fn as_created(r: &crate::resource::Resource) -> Observed {
         Observed {
             address: r.address.clone(),
             account: r.account.clone(),
@@ -107,7 +107,7 @@ pub const ABSENT: &str = "absent";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expand::resource::TargetSpec;
+    use crate::resource::TargetSpec;
 
     /// A saved plan holds observed resources; every kind must read back as it was written.
     #[test]

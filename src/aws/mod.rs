@@ -10,6 +10,7 @@
 mod error;
 pub mod marker;
 pub mod read;
+pub mod resource;
 mod session;
 mod stats;
 pub mod write;
@@ -81,15 +82,9 @@ fn timeout_config() -> aws_config::timeout::TimeoutConfig {
 
 /// Tags as IAM takes them (roles, the ownership marker).
 pub(crate) fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_iam::types::Tag> {
-    tags.iter()
-        .map(|(k, v)| {
-            aws_sdk_iam::types::Tag::builder()
-                .key(k)
-                .value(v)
-                .build()
-                .expect("key and value set")
-        })
-        .collect()
+    write::tag_list(tags, |k, v| {
+        aws_sdk_iam::types::Tag::builder().key(k).value(v).build()
+    })
 }
 
 /// The clients for one account and region.

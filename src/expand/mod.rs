@@ -13,14 +13,13 @@
 //! administration statement for the key's own account root.
 
 pub mod policy;
-pub mod resource;
 
 use crate::diag::{Diagnostic, YamlPath};
 use crate::model::*;
 use crate::names;
 use crate::region::Region;
+use crate::resource::*;
 use policy::{PolicyDocument, Statement};
-use resource::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Tag naming the topology that owns a resource.

@@ -10,7 +10,7 @@
 
 use super::{Action, Plan, ResourceChange};
 use crate::expand::policy::{Effect, PolicyDocument, Principal, Statement};
-use crate::expand::resource::Spec;
+use crate::resource::Spec;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -149,19 +149,12 @@ fn grants(spec: &Spec, account_id: &str, account: &str, region: &str, names: &Na
                 );
             }
         }
-        Spec::S3Bucket(b) => {
-            let what = format!("bucket {} ({account}, {region})", b.name);
-            resource_grants(&b.policy_statements, &what, account_id, names, &mut out);
+        other => {
+            if let Some((what, statements)) = other.resource_policy() {
+                let what = format!("{what} ({account}, {region})");
+                resource_grants(statements, &what, account_id, names, &mut out);
+            }
         }
-        Spec::KmsKey(k) => {
-            let what = format!("key {} ({account}, {region})", k.alias);
-            resource_grants(&k.policy_statements, &what, account_id, names, &mut out);
-        }
-        Spec::EventBus(b) => {
-            let what = format!("bus {} ({account}, {region})", b.name);
-            resource_grants(&b.policy_statements, &what, account_id, names, &mut out);
-        }
-        _ => {}
     }
     out
 }

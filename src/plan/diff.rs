@@ -2,9 +2,9 @@
 
 use super::normalize::{canonical, canonical_statements};
 use super::{Action, FieldChange, Plan, ResourceChange, FORMAT_VERSION};
-use crate::expand::resource::{Address, Resource, Spec};
 use crate::expand::Expansion;
 use crate::graph::Graph;
+use crate::resource::{Address, Resource};
 use crate::state::{Observed, Owner, State, ABSENT};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,22 +20,6 @@ pub enum PlanError {
     },
     #[error("{0}")]
     Graph(String),
-}
-
-/// Fields that are not compared: derived from the address, or recorded in tags.
-const IGNORED: &[&str] = &[
-    "kind",
-    "arn",
-    "alias_arn",
-    "adopt",
-    "protect",
-    "force_destroy",
-    "deletion_window_days",
-];
-
-/// Fields AWS cannot change in place.
-fn immutable(kind: &str, field: &str) -> bool {
-    matches!((kind, field), ("iam_role", "path"))
 }
 
 /// Fields compared by meaning as policy documents or statement lists.
@@ -94,7 +78,7 @@ pub fn diff(
         .filter(|o| options.targets.is_empty() || options.targets.contains(&o.address))
         .collect();
     deletions.sort_by(|a, b| {
-        (deletion_rank(&a.spec), &a.address).cmp(&(deletion_rank(&b.spec), &b.address))
+        (a.spec.deletion_rank(), &a.address).cmp(&(b.spec.deletion_rank(), &b.address))
     });
     for o in deletions {
         let (action, reason) = if o.protected() {
@@ -138,19 +122,6 @@ pub fn diff(
     })
 }
 
-/// Dependents go first when deleting: targets before rules, pipelines before roles, …
-fn deletion_rank(spec: &Spec) -> u8 {
-    match spec {
-        Spec::EventTarget(_) => 0,
-        Spec::EventRule(_) => 1,
-        Spec::Pipeline(_) => 2,
-        Spec::EventBus(_) => 3,
-        Spec::S3Bucket(_) => 4,
-        Spec::KmsKey(_) => 5,
-        Spec::IamRole(_) => 6,
-    }
-}
-
 /// The targets and everything they depend on.
 pub fn closure(expansion: &Expansion, targets: &[Address]) -> BTreeSet<Address> {
     select(expansion, targets)
@@ -178,27 +149,6 @@ fn select(expansion: &Expansion, targets: &[Address]) -> BTreeSet<Address> {
     out
 }
 
-fn adopt(r: &Resource) -> bool {
-    match &r.spec {
-        Spec::IamRole(x) => x.adopt,
-        Spec::S3Bucket(x) => x.adopt,
-        Spec::EventBus(x) => x.adopt,
-        _ => false,
-    }
-}
-
-fn name(spec: &Spec) -> String {
-    match spec {
-        Spec::IamRole(x) => x.name.clone(),
-        Spec::S3Bucket(x) => x.name.clone(),
-        Spec::KmsKey(x) => x.alias.clone(),
-        Spec::EventBus(x) => x.name.clone(),
-        Spec::EventRule(x) => x.name.clone(),
-        Spec::EventTarget(x) => format!("{}/{}", x.rule, x.id),
-        Spec::Pipeline(x) => x.name.clone(),
-    }
-}
-
 fn change(desired: &Resource, observed: Option<&Observed>) -> Result<ResourceChange, PlanError> {
     let base = |action: Action, reason: String, changes: Vec<FieldChange>| ResourceChange {
         address: desired.address.clone(),
@@ -220,15 +170,15 @@ fn change(desired: &Resource, observed: Option<&Observed>) -> Result<ResourceCha
     if o.owner == Owner::OtherAccount {
         return Err(PlanError::NotManaged {
             address: desired.address.clone(),
-            name: name(&desired.spec),
+            name: desired.spec.display_name(),
             owner: " (the name is taken by another AWS account, so it cannot be adopted either)"
                 .into(),
         });
     }
-    if adopting && !adopt(desired) {
+    if adopting && !desired.spec.adopt() {
         return Err(PlanError::NotManaged {
             address: desired.address.clone(),
-            name: name(&desired.spec),
+            name: desired.spec.display_name(),
             owner: match &o.owner {
                 Owner::Other(t) => format!(" (it belongs to topology `{t}`)"),
                 _ => String::new(),
@@ -277,18 +227,12 @@ fn change(desired: &Resource, observed: Option<&Observed>) -> Result<ResourceCha
 /// forms: the canonical form is for comparing only, and would show a reviewer or a JSON
 /// consumer a spelling AWS does not hold (`sts:assumerole`).
 pub fn fields(desired: &Resource, observed: &Observed) -> Vec<FieldChange> {
-    let kind = desired.spec.kind();
     let want = flatten(&serde_json::to_value(&desired.spec).expect("spec serialises"));
     let have = flatten(&serde_json::to_value(&observed.spec).expect("spec serialises"));
     let mut out = Vec::new();
     let keys: BTreeSet<&String> = want.keys().chain(have.keys()).collect();
     for k in keys {
-        if IGNORED.contains(&k.as_str()) {
-            continue;
-        }
-        // An adopted role keeps its IAM path: changing it would mean replacing a role
-        // tether is taking over, not creating.
-        if k == "path" && observed.owner != Owner::This {
+        if !desired.spec.compared(k, observed) {
             continue;
         }
         let a = have.get(k).cloned().unwrap_or(Value::Null);
@@ -305,7 +249,7 @@ pub fn fields(desired: &Resource, observed: &Observed) -> Vec<FieldChange> {
                 before: a,
                 after: b,
                 policy,
-                forces_replacement: immutable(kind, k),
+                forces_replacement: desired.spec.immutable(k),
             });
         }
     }
@@ -367,7 +311,7 @@ fn flatten(spec: &Value) -> BTreeMap<String, Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expand::resource::RoleSpec;
+    use crate::resource::{RoleSpec, Spec};
 
     fn example() -> Expansion {
         crate::fixtures::flow1()

@@ -13,7 +13,7 @@ pub mod normalize;
 pub mod render;
 pub mod verify;
 
-use crate::expand::resource::{Address, Resource};
+use crate::resource::{Address, Resource};
 use crate::state::Observed;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

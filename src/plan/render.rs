@@ -3,7 +3,7 @@
 
 use super::normalize::{display_compact, display_pretty, display_statements};
 use super::{Action, FieldChange, Plan, ResourceChange};
-use crate::expand::resource::Spec;
+use crate::resource::Spec;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -27,8 +27,8 @@
 //! out does less, never more.
 
 use super::{Action, Plan, ResourceChange};
-use crate::expand::resource::{Address, Resource};
 use crate::expand::Expansion;
+use crate::resource::{Address, Resource};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -294,8 +294,8 @@ fn paths(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::expand::resource::{RoleSpec, Spec};
     use crate::plan::diff::{diff, Options};
+    use crate::resource::{RoleSpec, Spec};
     use crate::state::{Observed, State};
     use serde_json::json;
     use std::collections::BTreeSet;

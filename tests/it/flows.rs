@@ -8,8 +8,8 @@
 use crate::root;
 use serde_json::{json, Value};
 use tether::expand::policy::{Effect, PolicyDocument, Principal, Statement};
-use tether::expand::resource::{Resource, Spec};
 use tether::expand::Expansion;
+use tether::resource::{Resource, Spec};
 
 fn expand_file(name: &str) -> Expansion {
     let path = root().join("docs/examples").join(name);
@@ -37,7 +37,7 @@ fn get<'a>(e: &'a Expansion, address: &str) -> &'a Resource {
     })
 }
 
-fn role<'a>(e: &'a Expansion, address: &str) -> &'a tether::expand::resource::RoleSpec {
+fn role<'a>(e: &'a Expansion, address: &str) -> &'a tether::resource::RoleSpec {
     get(e, address).role().expect("a role")
 }
 
@@ -65,7 +65,7 @@ fn resources(s: &Statement) -> std::collections::BTreeSet<String> {
 }
 
 /// The only principals a trust policy admits to `sts:AssumeRole`.
-fn trusted_aws(r: &tether::expand::resource::RoleSpec) -> std::collections::BTreeSet<String> {
+fn trusted_aws(r: &tether::resource::RoleSpec) -> std::collections::BTreeSet<String> {
     r.trust_policy
         .statement
         .iter()
@@ -73,7 +73,7 @@ fn trusted_aws(r: &tether::expand::resource::RoleSpec) -> std::collections::BTre
         .collect()
 }
 
-fn trusted_service(r: &tether::expand::resource::RoleSpec) -> Vec<&Statement> {
+fn trusted_service(r: &tether::resource::RoleSpec) -> Vec<&Statement> {
     r.trust_policy
         .statement
         .iter()
@@ -695,7 +695,7 @@ fn flow3_source_in_another_account() {
     // The bucket is encrypted with that key, versioned, private.
     assert_eq!(
         bucket.encryption,
-        tether::expand::resource::Encryption::AwsKms {
+        tether::resource::Encryption::AwsKms {
             key: "arn:aws:kms:us-east-1:111111111111:alias/flow3-artifacts".into()
         }
     );

@@ -5,11 +5,11 @@
 
 use crate::{expect_file, root};
 use serde_json::{json, Value};
-use tether::expand::resource::{Address, Resource, Spec};
 use tether::expand::Expansion;
 use tether::plan::diff::{diff, Options};
 use tether::plan::render::{markdown, text};
 use tether::plan::Plan;
+use tether::resource::{Address, Resource, Spec};
 use tether::state::{Observed, State};
 
 fn expansion(file: &str) -> Expansion {

@@ -1,0 +1,97 @@
+//! EventBridge targets: read with their rule (`aws::resource::event_rule`), written with
+//! `PutTargets` (whose per-entry failures are errors too), removed with `RemoveTargets`.
+//! The spec: `crate::resource::event_target`.
+
+use super::{Provider, ReadScope};
+use crate::aws::read::ReadCx;
+use crate::aws::write::{gone, sdk, unexpected, Writer};
+use crate::aws::AwsError;
+use crate::plan::ResourceChange;
+use crate::resource::{Address, Kind, Resource, Spec, TargetSpec};
+use crate::state::{Observed, Owner};
+use std::collections::BTreeMap;
+
+/// A target as its rule's reader found it; it carries no tags of its own (EventBridge
+/// cannot tag a target), so it belongs to whoever owns its rule.
+pub(crate) fn observed(
+    cx: &ReadCx,
+    bus: &str,
+    rule: &str,
+    t: &aws_sdk_eventbridge::types::Target,
+    owner: Owner,
+) -> Observed {
+    let address = Address::new(
+        &cx.account,
+        &cx.region,
+        TargetSpec::KIND,
+        &format!("{bus}/{rule}/{}", t.id()),
+    );
+    let spec = Spec::EventTarget(TargetSpec {
+        rule: rule.to_string(),
+        bus: bus.to_string(),
+        id: t.id().to_string(),
+        arn: t.arn().to_string(),
+        role_arn: t.role_arn().unwrap_or_default().to_string(),
+    });
+    cx.observed(address, spec, BTreeMap::new(), owner)
+}
+
+impl Provider for TargetSpec {
+    const READ: ReadScope = ReadScope::WithParent;
+
+    /// Read with its rule: `ListTargetsByRule` returns every target of a rule at once.
+    async fn read(_: &ReadCx) -> Result<Vec<Observed>, AwsError> {
+        Ok(Vec::new())
+    }
+
+    async fn put(
+        w: &Writer<'_>,
+        r: &Resource,
+        x: &Self,
+        _: &ResourceChange,
+        _: bool,
+    ) -> Result<(), AwsError> {
+        let a = &r.address;
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id(&x.id)
+            .arn(&x.arn)
+            .role_arn(&x.role_arn)
+            .build()
+            .map_err(|e| unexpected(a, e.to_string()))?;
+        let out = w
+            .clients
+            .events
+            .put_targets()
+            .rule(&x.rule)
+            .event_bus_name(&x.bus)
+            .targets(target)
+            .send()
+            .await
+            .map_err(sdk(a, "writing the target"))?;
+        if let Some(f) = out.failed_entries().first() {
+            return Err(AwsError::service(
+                format!("{a}: writing the target"),
+                f.error_code().unwrap_or("FailedEntry"),
+                f.error_message().unwrap_or_default(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn delete(w: &Writer<'_>, o: &Observed, x: &Self) -> Result<(), AwsError> {
+        let a = &o.address;
+        gone(
+            w.clients
+                .events
+                .remove_targets()
+                .rule(&x.rule)
+                .event_bus_name(&x.bus)
+                .ids(&x.id)
+                .send()
+                .await
+                .map_err(sdk(a, "removing the target")),
+            &["ResourceNotFoundException"],
+        )?;
+        Ok(())
+    }
+}
