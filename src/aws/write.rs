@@ -99,6 +99,37 @@ pub(crate) fn tags_changed(change: &ResourceChange) -> bool {
     change.changes.iter().any(|f| f.field.starts_with("tags."))
 }
 
+/// One create or update being carried out: what a kind's `put` works with.
+#[derive(Clone, Copy)]
+pub(crate) struct Put<'a> {
+    pub w: &'a Writer<'a>,
+    /// The desired resource.
+    pub r: &'a Resource,
+    pub change: &'a ResourceChange,
+    /// A create (the plan's create, or the create half of a replacement), else an update.
+    pub create: bool,
+}
+
+/// Brings a resource's live tags in line with `r`'s: removes the keys the topology no
+/// longer wants (`untag`, called only when there are some), then writes every wanted
+/// tag (`tag`). For the services whose tag call adds and overwrites but never removes
+/// (IAM, KMS, EventBridge, CodePipeline).
+pub(crate) async fn retag<U>(
+    change: &ResourceChange,
+    r: &Resource,
+    untag: impl FnOnce(Vec<String>) -> U,
+    tag: impl std::future::Future<Output = Result<(), AwsError>>,
+) -> Result<(), AwsError>
+where
+    U: std::future::Future<Output = Result<(), AwsError>>,
+{
+    let gone = removed_tags(change, r);
+    if !gone.is_empty() {
+        untag(gone).await?;
+    }
+    tag.await
+}
+
 /// Tags as an SDK takes them, built by `make` (each SDK has its own tag type).
 pub(crate) fn tag_list<T, E: std::fmt::Debug>(
     tags: &BTreeMap<String, String>,

@@ -5,10 +5,9 @@
 
 use super::{eventbridge, Provider, ReadScope};
 use crate::aws::read::{managed, policy, ReadCx};
-use crate::aws::write::{changed, gone, sdk, tags_changed, Writer};
+use crate::aws::write::{changed, gone, sdk, tags_changed, Put, Writer};
 use crate::aws::AwsError;
-use crate::plan::ResourceChange;
-use crate::resource::{Address, BusSpec, Kind, Resource, Spec};
+use crate::resource::{Address, BusSpec, Kind, Spec};
 use crate::state::{Observed, Owner};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -132,13 +131,8 @@ impl Provider for BusSpec {
         Ok(out)
     }
 
-    async fn put(
-        w: &Writer<'_>,
-        r: &Resource,
-        x: &Self,
-        change: &ResourceChange,
-        create: bool,
-    ) -> Result<(), AwsError> {
+    async fn put(x: &Self, p: Put<'_>) -> Result<(), AwsError> {
+        let (w, r, change, create) = (p.w, p.r, p.change, p.create);
         let ev = &w.clients.events;
         let a = &r.address;
         let mut live: Option<String> = None;
@@ -156,7 +150,7 @@ impl Provider for BusSpec {
                 }
             }
         } else if tags_changed(change) {
-            eventbridge::retag(w, r, &x.arn, change).await?;
+            eventbridge::update_tags(w, r, &x.arn, change).await?;
         }
         if create || changed(change).contains("policy_statements") {
             if !create {

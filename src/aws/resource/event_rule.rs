@@ -4,10 +4,9 @@
 
 use super::{event_bus, event_target, eventbridge, Provider, ReadScope};
 use crate::aws::read::{is_not_found, ReadCx};
-use crate::aws::write::{changed, gone, sdk, tags_changed, Writer};
+use crate::aws::write::{changed, gone, sdk, tags_changed, Put, Writer};
 use crate::aws::AwsError;
-use crate::plan::ResourceChange;
-use crate::resource::{Address, Kind, Resource, RuleSpec, Spec};
+use crate::resource::{Address, Kind, RuleSpec, Spec};
 use crate::state::{Observed, Owner};
 use std::collections::BTreeSet;
 
@@ -108,13 +107,8 @@ impl Provider for RuleSpec {
         Ok(out)
     }
 
-    async fn put(
-        w: &Writer<'_>,
-        r: &Resource,
-        x: &Self,
-        change: &ResourceChange,
-        create: bool,
-    ) -> Result<(), AwsError> {
+    async fn put(x: &Self, p: Put<'_>) -> Result<(), AwsError> {
+        let (w, r, change, create) = (p.w, p.r, p.change, p.create);
         let ev = &w.clients.events;
         let a = &r.address;
         let fields = changed(change);
@@ -134,7 +128,7 @@ impl Provider for RuleSpec {
                 .map_err(sdk(a, "writing the rule"))?;
         }
         if !create && tags_changed(change) {
-            eventbridge::retag(w, r, &x.arn, change).await?;
+            eventbridge::update_tags(w, r, &x.arn, change).await?;
         }
         Ok(())
     }

@@ -4,10 +4,9 @@
 
 use super::{Provider, ReadScope};
 use crate::aws::read::ReadCx;
-use crate::aws::write::{gone, sdk, unexpected, Writer};
+use crate::aws::write::{gone, sdk, unexpected, Put, Writer};
 use crate::aws::AwsError;
-use crate::plan::ResourceChange;
-use crate::resource::{Address, Kind, Resource, Spec, TargetSpec};
+use crate::resource::{Address, Kind, Spec, TargetSpec};
 use crate::state::{Observed, Owner};
 use std::collections::BTreeMap;
 
@@ -44,13 +43,8 @@ impl Provider for TargetSpec {
         Ok(Vec::new())
     }
 
-    async fn put(
-        w: &Writer<'_>,
-        r: &Resource,
-        x: &Self,
-        _: &ResourceChange,
-        _: bool,
-    ) -> Result<(), AwsError> {
+    async fn put(x: &Self, p: Put<'_>) -> Result<(), AwsError> {
+        let Put { w, r, .. } = p;
         let a = &r.address;
         let target = aws_sdk_eventbridge::types::Target::builder()
             .id(&x.id)

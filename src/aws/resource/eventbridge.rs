@@ -2,7 +2,7 @@
 //! the same way for buses and rules.
 
 use crate::aws::read::tag_map;
-use crate::aws::write::{removed_tags, sdk, tag_list, Writer};
+use crate::aws::write::{sdk, tag_list, Writer};
 use crate::aws::{AwsError, Clients};
 use crate::plan::ResourceChange;
 use crate::resource::Resource;
@@ -35,7 +35,7 @@ pub(crate) async fn read_tags(
 }
 
 /// Brings a bus's or rule's tags in line: removes the keys no longer wanted, writes the rest.
-pub(crate) async fn retag(
+pub(crate) async fn update_tags(
     w: &Writer<'_>,
     r: &Resource,
     arn: &str,
@@ -43,20 +43,14 @@ pub(crate) async fn retag(
 ) -> Result<(), AwsError> {
     let ev = &w.clients.events;
     let a = &r.address;
-    let gone = removed_tags(change, r);
-    if !gone.is_empty() {
-        ev.untag_resource()
+    let untag = |keys| async {
+        let req = ev
+            .untag_resource()
             .resource_arn(arn)
-            .set_tag_keys(Some(gone))
-            .send()
-            .await
-            .map_err(sdk(a, "removing tags"))?;
-    }
-    ev.tag_resource()
-        .resource_arn(arn)
-        .set_tags(Some(tags(r)))
-        .send()
-        .await
-        .map_err(sdk(a, "writing tags"))?;
-    Ok(())
+            .set_tag_keys(Some(keys));
+        req.send().await.map(drop).map_err(sdk(a, "removing tags"))
+    };
+    let req = ev.tag_resource().resource_arn(arn).set_tags(Some(tags(r)));
+    let tag = async { req.send().await.map(drop).map_err(sdk(a, "writing tags")) };
+    crate::aws::write::retag(change, r, untag, tag).await
 }

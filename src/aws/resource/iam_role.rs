@@ -4,10 +4,9 @@
 
 use super::{Provider, ReadScope};
 use crate::aws::read::{broken, policy, tag_map, ReadCx};
-use crate::aws::write::{changed, gone, json, removed_tags, sdk, tags_changed, Writer};
+use crate::aws::write::{changed, gone, json, retag, sdk, tags_changed, Put, Writer};
 use crate::aws::{iam_tags, AwsError};
-use crate::plan::ResourceChange;
-use crate::resource::{Address, Kind, Resource, RoleSpec, Spec};
+use crate::resource::{Address, Kind, RoleSpec, Spec};
 use crate::state::{Observed, Owner};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -74,13 +73,8 @@ impl Provider for RoleSpec {
         Ok(out)
     }
 
-    async fn put(
-        w: &Writer<'_>,
-        r: &Resource,
-        x: &Self,
-        change: &ResourceChange,
-        create: bool,
-    ) -> Result<(), AwsError> {
+    async fn put(x: &Self, p: Put<'_>) -> Result<(), AwsError> {
+        let (w, r, change, create) = (p.w, p.r, p.change, p.create);
         let iam = &w.clients.iam;
         let a = &r.address;
         let tags = iam_tags(&r.tags);
@@ -194,24 +188,15 @@ impl Provider for RoleSpec {
                     .map_err(sdk(a, "detaching a managed policy"))?;
             }
         }
-        if !create && (all || tags_changed(change)) {
-            let gone = removed_tags(change, r);
-            if !gone.is_empty() {
-                iam.untag_role()
-                    .role_name(&x.name)
-                    .set_tag_keys(Some(gone))
-                    .send()
-                    .await
-                    .map_err(sdk(a, "removing tags"))?;
-            }
-        }
+        // A create wrote its tags with the role (unless the role was already there).
         if all || (!create && tags_changed(change)) {
-            iam.tag_role()
-                .role_name(&x.name)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map_err(sdk(a, "writing tags"))?;
+            let untag = |keys| async {
+                let req = iam.untag_role().role_name(&x.name).set_tag_keys(Some(keys));
+                req.send().await.map(drop).map_err(sdk(a, "removing tags"))
+            };
+            let req = iam.tag_role().role_name(&x.name).set_tags(Some(tags));
+            let tag = async { req.send().await.map(drop).map_err(sdk(a, "writing tags")) };
+            retag(change, r, untag, tag).await?;
         }
         Ok(())
     }

@@ -6,11 +6,10 @@
 use super::{Provider, ReadScope};
 use crate::aws::read::{managed, policy, tag_map, ReadCx};
 use crate::aws::write::{
-    changed, gone, removed_tags, sdk, tag_list, tags_changed, transient, unexpected, Writer,
+    changed, gone, retag, sdk, tag_list, tags_changed, transient, unexpected, Put, Writer,
 };
 use crate::aws::AwsError;
-use crate::plan::ResourceChange;
-use crate::resource::{Address, KeySpec, Kind, Resource, Spec};
+use crate::resource::{Address, KeySpec, Kind, Spec};
 use crate::state::{Observed, Owner};
 use std::collections::BTreeSet;
 
@@ -111,13 +110,8 @@ impl Provider for KeySpec {
         Ok(out)
     }
 
-    async fn put(
-        w: &Writer<'_>,
-        r: &Resource,
-        x: &Self,
-        change: &ResourceChange,
-        create: bool,
-    ) -> Result<(), AwsError> {
+    async fn put(x: &Self, p: Put<'_>) -> Result<(), AwsError> {
+        let (w, r, change, create) = (p.w, p.r, p.change, p.create);
         let kms = &w.clients.kms;
         let a = &r.address;
         let tags = tag_list(&r.tags, |k, v| {
@@ -168,16 +162,7 @@ impl Provider for KeySpec {
             .ok_or_else(|| unexpected(a, "the plan does not record the key id"))?;
         let fields = changed(change);
         if fields.contains("pending_deletion") {
-            kms.cancel_key_deletion()
-                .key_id(&id)
-                .send()
-                .await
-                .map_err(sdk(a, "cancelling deletion"))?;
-            kms.enable_key()
-                .key_id(&id)
-                .send()
-                .await
-                .map_err(sdk(a, "enabling the key"))?;
+            revive(w, a, &id).await?;
         }
         if fields.contains("policy_statements") {
             let live = kms
@@ -221,21 +206,13 @@ impl Provider for KeySpec {
                 .map_err(sdk(a, "writing the description"))?;
         }
         if tags_changed(change) {
-            let gone = removed_tags(change, r);
-            if !gone.is_empty() {
-                kms.untag_resource()
-                    .key_id(&id)
-                    .set_tag_keys(Some(gone))
-                    .send()
-                    .await
-                    .map_err(sdk(a, "removing tags"))?;
-            }
-            kms.tag_resource()
-                .key_id(&id)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map_err(sdk(a, "writing tags"))?;
+            let untag = |keys| async {
+                let req = kms.untag_resource().key_id(&id).set_tag_keys(Some(keys));
+                req.send().await.map(drop).map_err(sdk(a, "removing tags"))
+            };
+            let req = kms.tag_resource().key_id(&id).set_tags(Some(tags));
+            let tag = async { req.send().await.map(drop).map_err(sdk(a, "writing tags")) };
+            retag(change, r, untag, tag).await?;
         }
         Ok(())
     }
@@ -263,15 +240,7 @@ impl Provider for KeySpec {
             .map_err(sdk(a, "scheduling key deletion"));
         if let Err(e) = scheduled {
             // Already scheduled by an attempt whose answer was lost: done.
-            let state = kms
-                .describe_key()
-                .key_id(id)
-                .send()
-                .await
-                .map_err(sdk(a, "reading the key"))?
-                .key_metadata()
-                .and_then(|m| m.key_state().map(|s| s.as_str().to_string()));
-            if state.as_deref() != Some("PendingDeletion") {
+            if key_state(w, a, id).await?.as_deref() != Some("PendingDeletion") {
                 return Err(e);
             }
         }
@@ -406,27 +375,10 @@ async fn unaliased_key(w: &Writer<'_>, a: &Address) -> Result<Option<String>, Aw
             if !ours {
                 continue;
             }
-            let state = kms
-                .describe_key()
-                .key_id(id)
-                .send()
-                .await
-                .map_err(sdk(a, "reading a key"))?
-                .key_metadata()
-                .and_then(|m| m.key_state().map(|s| s.as_str().to_string()));
-            match state.as_deref() {
+            match key_state(w, a, id).await?.as_deref() {
                 Some("Enabled") => return Ok(Some(id.to_string())),
                 Some("PendingDeletion") => {
-                    kms.cancel_key_deletion()
-                        .key_id(id)
-                        .send()
-                        .await
-                        .map_err(sdk(a, "cancelling deletion"))?;
-                    kms.enable_key()
-                        .key_id(id)
-                        .send()
-                        .await
-                        .map_err(sdk(a, "enabling the key"))?;
+                    revive(w, a, id).await?;
                     return Ok(Some(id.to_string()));
                 }
                 _ => continue,
@@ -434,4 +386,28 @@ async fn unaliased_key(w: &Writer<'_>, a: &Address) -> Result<Option<String>, Aw
         }
     }
     Ok(None)
+}
+
+/// The key's state (`Enabled`, `PendingDeletion`, …).
+async fn key_state(w: &Writer<'_>, a: &Address, id: &str) -> Result<Option<String>, AwsError> {
+    Ok(w.clients
+        .kms
+        .describe_key()
+        .key_id(id)
+        .send()
+        .await
+        .map_err(sdk(a, "reading the key"))?
+        .key_metadata()
+        .and_then(|m| m.key_state().map(|s| s.as_str().to_string())))
+}
+
+/// Makes a key scheduled for deletion usable again: cancelling leaves it disabled (KMS
+/// API reference, CancelKeyDeletion), so it is enabled too.
+async fn revive(w: &Writer<'_>, a: &Address, id: &str) -> Result<(), AwsError> {
+    let kms = &w.clients.kms;
+    let cancel = kms.cancel_key_deletion().key_id(id).send().await;
+    cancel.map_err(sdk(a, "cancelling deletion"))?;
+    let enable = kms.enable_key().key_id(id).send().await;
+    enable.map_err(sdk(a, "enabling the key"))?;
+    Ok(())
 }

@@ -17,7 +17,7 @@ pub mod pipeline;
 pub mod s3_bucket;
 
 use super::read::ReadCx;
-use super::write::Writer;
+use super::write::{Put, Writer};
 use super::AwsError;
 use crate::plan::ResourceChange;
 use crate::resource::{Kind, Resource, Spec};
@@ -42,15 +42,9 @@ pub(crate) trait Provider: Kind + Sized {
     /// are simply not returned) and every owned one that is not desired (discovery).
     async fn read(cx: &ReadCx) -> Result<Vec<Observed>, AwsError>;
 
-    /// Creates (`create`) or updates `r` as `change` says: idempotent, and an update
-    /// writes only the fields the change lists.
-    async fn put(
-        w: &Writer<'_>,
-        r: &Resource,
-        x: &Self,
-        change: &ResourceChange,
-        create: bool,
-    ) -> Result<(), AwsError>;
+    /// Creates (`p.create`) or updates `p.r` as `p.change` says: idempotent, and an
+    /// update writes only the fields the change lists.
+    async fn put(x: &Self, p: Put<'_>) -> Result<(), AwsError>;
 
     /// Deletes the observed resource; "not found" means done.
     async fn delete(w: &Writer<'_>, o: &Observed, x: &Self) -> Result<(), AwsError>;
@@ -78,7 +72,7 @@ macro_rules! dispatch {
             create: bool,
         ) -> Result<(), AwsError> {
             match &r.spec {
-                $(Spec::$variant(x) => Provider::put(w, r, x, change, create).await,)*
+                $(Spec::$variant(x) => Provider::put(x, Put { w, r, change, create }).await,)*
             }
         }
 

@@ -6,10 +6,9 @@
 use super::{Provider, ReadScope};
 use crate::aws::read::{is_not_found, tag_map, ReadCx};
 use crate::aws::write::{
-    changed, gone, removed_tags, sdk, tag_list, tags_changed, unexpected, Writer,
+    changed, gone, retag, sdk, tag_list, tags_changed, unexpected, Put, Writer,
 };
 use crate::aws::AwsError;
-use crate::plan::ResourceChange;
 use crate::resource::*;
 use crate::state::{Observed, Owner};
 use std::collections::BTreeMap;
@@ -86,13 +85,8 @@ impl Provider for PipelineSpec {
         Ok(out)
     }
 
-    async fn put(
-        w: &Writer<'_>,
-        r: &Resource,
-        x: &Self,
-        change: &ResourceChange,
-        create: bool,
-    ) -> Result<(), AwsError> {
+    async fn put(x: &Self, p: Put<'_>) -> Result<(), AwsError> {
+        let (w, r, change, create) = (p.w, p.r, p.change, p.create);
         let cp = &w.clients.pipeline;
         let a = &r.address;
         let declaration = declaration(x).map_err(|e| unexpected(a, e))?;
@@ -129,21 +123,16 @@ impl Provider for PipelineSpec {
                 .map_err(sdk(a, "updating the pipeline"))?;
         }
         if create || tags_changed(change) {
-            let gone = removed_tags(change, r);
-            if !gone.is_empty() {
-                cp.untag_resource()
+            let untag = |keys| async {
+                let req = cp
+                    .untag_resource()
                     .resource_arn(&x.arn)
-                    .set_tag_keys(Some(gone))
-                    .send()
-                    .await
-                    .map_err(sdk(a, "removing tags"))?;
-            }
-            cp.tag_resource()
-                .resource_arn(&x.arn)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map_err(sdk(a, "writing tags"))?;
+                    .set_tag_keys(Some(keys));
+                req.send().await.map(drop).map_err(sdk(a, "removing tags"))
+            };
+            let req = cp.tag_resource().resource_arn(&x.arn).set_tags(Some(tags));
+            let tag = async { req.send().await.map(drop).map_err(sdk(a, "writing tags")) };
+            retag(change, r, untag, tag).await?;
         }
         Ok(())
     }

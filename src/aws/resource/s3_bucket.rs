@@ -5,10 +5,9 @@
 
 use super::{Provider, ReadScope};
 use crate::aws::read::{is_not_found, managed, policy, tag_map, ReadCx};
-use crate::aws::write::{changed, gone, sdk, tag_list, tags_changed, unexpected, Writer};
+use crate::aws::write::{changed, gone, sdk, tag_list, tags_changed, unexpected, Put, Writer};
 use crate::aws::{AwsError, Clients};
 use crate::expand::TAG_FORCE_DESTROY;
-use crate::plan::ResourceChange;
 use crate::resource::{Address, BucketSpec, Encryption, Kind, Resource, Spec};
 use crate::state::{Observed, Owner};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -119,13 +118,8 @@ impl Provider for BucketSpec {
         Ok(out)
     }
 
-    async fn put(
-        w: &Writer<'_>,
-        r: &Resource,
-        x: &Self,
-        change: &ResourceChange,
-        create: bool,
-    ) -> Result<(), AwsError> {
+    async fn put(x: &Self, p: Put<'_>) -> Result<(), AwsError> {
+        let (w, r, change, create) = (p.w, p.r, p.change, p.create);
         use aws_sdk_s3::types::*;
         let s3 = &w.clients.s3;
         let a = &r.address;
