@@ -5,6 +5,7 @@
 //! [`check`] runs all of them and returns located diagnostics on failure.
 
 pub mod diag;
+pub mod eval;
 pub mod expand;
 pub mod graph;
 pub mod loader;

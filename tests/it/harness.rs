@@ -198,6 +198,7 @@ fn the_architecture_invariants_hold() {
         "src/raw.rs",
         "src/validate",
         "src/expand/",
+        "src/eval/",
         "src/graph.rs",
         "src/state.rs",
         "src/plan/",
