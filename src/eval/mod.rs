@@ -299,3 +299,8 @@ impl Tri {
         }
     }
 }
+
+/// Tables read best one row a line.
+#[cfg(test)]
+#[rustfmt::skip]
+mod tests;
