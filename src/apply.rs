@@ -8,7 +8,7 @@
 
 use crate::aws::write::Writer;
 use crate::aws::{Aws, AwsError};
-use crate::plan::{Action, Plan, ResourceChange};
+use crate::plan::{unknown, Action, Plan, ResourceChange};
 use crate::resource::Address;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -128,7 +128,8 @@ pub fn propagation(e: &AwsError) -> Option<&'static str> {
 
 /// One step's work: carry out one change (the writer in production, a fake in tests).
 pub type StepFn = Arc<dyn Fn(ResourceChange) -> StepFuture + Send + Sync>;
-pub type StepFuture = Pin<Box<dyn Future<Output = Result<(), AwsError>> + Send>>;
+/// A step's result: the ARN AWS assigned to what it created, when later steps need it.
+pub type StepFuture = Pin<Box<dyn Future<Output = Result<Option<String>, AwsError>> + Send>>;
 
 /// Executes `plan`, reporting progress through `on_event`.
 pub async fn execute(
@@ -152,6 +153,7 @@ pub async fn execute(
             Writer {
                 clients: &clients,
                 sid_prefix,
+                assigned: Default::default(),
             }
             .apply(&change)
             .await
@@ -233,12 +235,23 @@ pub async fn execute_with(
     let mut running: JoinSet<(Address, Action, Outcome)> = JoinSet::new();
     // Which step each task runs, so that a panicking task is still reported as its step.
     let mut started_steps: HashMap<tokio::task::Id, (Address, Action)> = HashMap::new();
+    // ARNs AWS assigned to what earlier steps created (a new key's), for the places the
+    // plan marks as known after apply. A step starts only after the steps it needs.
+    let assigned: Arc<std::sync::Mutex<unknown::Known>> = Arc::default();
 
     loop {
         while running.len() < options.parallelism.max(1) {
             let Some(a) = ready.pop() else { break };
             waiting.remove(&a);
-            let change = changes[&a].clone();
+            let mut change = changes[&a].clone();
+            let missing = match change.after.as_mut() {
+                Some(after) => {
+                    let values = assigned.lock().expect("no step panics holding it");
+                    unknown::fill(after, &change.unknowns, &values)
+                }
+                None => Vec::new(),
+            };
+            let assigned = assigned.clone();
             let on_event = on_event.clone();
             let step = step.clone();
             let options = options.clone();
@@ -250,8 +263,27 @@ pub async fn execute_with(
                     let started = Instant::now();
                     let mut delay = Duration::from_secs(1);
                     let outcome = loop {
+                        if !missing.is_empty() {
+                            break Outcome::Failed(format!(
+                                "{}: a value is known only after {} is created, and it was not",
+                                change.address,
+                                missing
+                                    .iter()
+                                    .map(ToString::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ));
+                        }
                         match step(change.clone()).await {
-                            Ok(()) => break Outcome::Done,
+                            Ok(arn) => {
+                                if let Some(arn) = arn {
+                                    assigned
+                                        .lock()
+                                        .expect("no step panics holding it")
+                                        .insert(change.address.clone(), arn);
+                                }
+                                break Outcome::Done;
+                            }
                             Err(e) => match propagation(&e) {
                                 Some(why) if started.elapsed() + delay <= options.retry_bound => {
                                     let wait = delay + jitter();
@@ -484,6 +516,7 @@ mod tests {
                     changes: Vec::new(),
                     before: None,
                     after: Some(r.clone()),
+                    unknowns: Default::default(),
                     fingerprint: "absent".into(),
                 })
                 .collect(),
@@ -546,7 +579,7 @@ mod tests {
                 if c.address.as_str() == bad {
                     panic!("injected fault");
                 }
-                Ok(())
+                Ok(None)
             })
         });
         let (report, events) = run(&plan, step);
@@ -610,7 +643,7 @@ mod tests {
                         "Invalid principal in policy",
                     ));
                 }
-                Ok(())
+                Ok(None)
             })
         });
         let mut options = options();
@@ -678,5 +711,80 @@ mod tests {
             detail: "principal".into()
         })
         .is_none());
+    }
+
+    /// A plan that creates flow 1 from nothing: the key's ARN is known after apply.
+    fn flow1_from_nothing() -> Plan {
+        let expansion = crate::fixtures::flow1();
+        let mut state = crate::state::State::default();
+        for r in &expansion.resources {
+            state.resources.insert(r.address.clone(), None);
+        }
+        crate::plan::diff::diff(&expansion, &state, "", &Default::default()).unwrap()
+    }
+
+    #[test]
+    fn values_known_after_apply_come_from_the_step_that_created_them() {
+        let plan = flow1_from_nothing();
+        let key = plan
+            .changes
+            .iter()
+            .find(|c| c.kind == "kms_key")
+            .unwrap()
+            .address
+            .clone();
+        let waiting: Vec<Address> = plan
+            .changes
+            .iter()
+            .filter(|c| c.unknowns.values().any(|a| a.contains(&key)) && c.address != key)
+            .map(|c| c.address.clone())
+            .collect();
+        assert!(
+            waiting.len() >= 3,
+            "the pipeline, its bucket and roles name the key"
+        );
+        let arn = "arn:aws:kms:us-east-1:111111111111:key/made-by-the-step";
+        let seen: Arc<Mutex<Vec<ResourceChange>>> = Arc::default();
+        let record = seen.clone();
+        let key_step = key.clone();
+        let step: StepFn = Arc::new(move |c: ResourceChange| -> StepFuture {
+            record.lock().unwrap().push(c.clone());
+            let made = (c.address == key_step).then(|| arn.to_string());
+            Box::pin(async move { Ok(made) })
+        });
+        let (report, _) = run(&plan, step);
+        assert_eq!(report.failed(), 0, "{}", report.render());
+        for c in seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| waiting.contains(&c.address))
+        {
+            let text = serde_json::to_string(&c.after).unwrap();
+            assert!(text.contains(arn), "{}: {text}", c.address);
+            assert!(
+                !text.contains(crate::plan::unknown::KNOWN_AFTER_APPLY),
+                "{}: {text}",
+                c.address
+            );
+        }
+
+        // A create that reports no ARN leaves its dependents nothing to write: they fail,
+        // they do not write `(known after apply)` to AWS.
+        let step: StepFn =
+            Arc::new(|_: ResourceChange| -> StepFuture { Box::pin(async { Ok(None) }) });
+        let (report, _) = run(&plan, step);
+        let mut failed = 0;
+        for a in &waiting {
+            match &report.steps[a].1 {
+                Outcome::Failed(why) => {
+                    assert!(why.contains(key.as_str()), "{why}");
+                    failed += 1;
+                }
+                Outcome::Skipped(_) => {} // behind one of those
+                Outcome::Done => panic!("{a} ran without the key's ARN"),
+            }
+        }
+        assert!(failed > 0);
     }
 }

@@ -54,8 +54,11 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// What a read finds of `r` right after tether created it (tests build worlds with it).
+    /// What a read finds of `r` right after tether created it (tests build worlds with
+    /// it): values known only after apply hold [`stand_in`](crate::plan::unknown::stand_in)
+    /// ARNs, the same wherever they are named.
     pub fn as_created(r: &crate::resource::Resource) -> Observed {
+        let r = crate::plan::unknown::as_applied(r);
         Observed {
             address: r.address.clone(),
             account: r.account.clone(),

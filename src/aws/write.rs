@@ -22,6 +22,9 @@ pub struct Writer<'a> {
     pub clients: &'a Clients,
     /// `tether_<name>_`: statements with this prefix are tether's.
     pub sid_prefix: String,
+    /// The ARN AWS assigned to what this change created, for the kinds whose ARN is
+    /// known only after apply (a KMS key): set by the kind's writer.
+    pub assigned: std::sync::OnceLock<String>,
 }
 
 pub(crate) fn sdk<E>(
@@ -141,8 +144,14 @@ pub(crate) fn tag_list<T, E: std::fmt::Debug>(
 }
 
 impl Writer<'_> {
-    /// Applies one change. Returns a short description of what was done.
-    pub async fn apply(&self, change: &ResourceChange) -> Result<(), AwsError> {
+    /// Applies one change. Returns the ARN AWS assigned to what it created, for the kinds
+    /// whose ARN is known only after apply (later steps' `unknowns` need it).
+    pub async fn apply(&self, change: &ResourceChange) -> Result<Option<String>, AwsError> {
+        self.carry_out(change).await?;
+        Ok(self.assigned.get().cloned())
+    }
+
+    async fn carry_out(&self, change: &ResourceChange) -> Result<(), AwsError> {
         match change.action {
             Action::NoOp => Ok(()),
             Action::Create | Action::Update => {

@@ -5,9 +5,8 @@
 //! policy statements; rules and targets. It is a pure function of the topology: no I/O,
 //! no randomness, and the same input always gives byte-identical output.
 //!
-//! Least privilege is the rule: exact ARNs for every resource whose ARN is known before
-//! it exists; KMS keys (whose ids AWS assigns) are named in IAM policies through their
-//! alias with `kms:ResourceAliases`; service-principal trusts carry `aws:SourceAccount`
+//! Least privilege is the rule: exact ARNs for every resource, a KMS key's (which AWS
+//! assigns) by a reference filled once the key exists (`plan::unknown`); service-principal trusts carry `aws:SourceAccount`
 //! (and `aws:SourceArn` where the source is known); `iam:PassRole` is limited with
 //! `iam:PassedToService`. No Allow statement uses an action wildcard, except the key
 //! administration statement for the key's own account root.
@@ -17,6 +16,7 @@ pub mod policy;
 use crate::diag::{Diagnostic, YamlPath};
 use crate::model::*;
 use crate::names;
+use crate::plan::unknown;
 use crate::region::Region;
 use crate::resource::*;
 use policy::{PolicyDocument, Statement};
@@ -362,14 +362,9 @@ impl<'a> Ex<'a> {
     }
 
     fn store_identity(&mut self, role: &Address, account: &str, region: &Region, write: bool) {
-        let (bucket, alias) = self.store_names(account, region);
+        let (bucket, _) = self.store_names(account, region);
+        let (_, k_addr) = self.store_addresses(account, region);
         let bucket_arn = format!("arn:{}:s3:::{bucket}", region.partition());
-        let key_arns = format!(
-            "arn:{}:kms:{}:{}:key/*",
-            region.partition(),
-            region,
-            self.id(account)
-        );
         let mut object_actions = vec!["s3:GetObject", "s3:GetObjectVersion"];
         let mut key_actions = vec!["kms:Decrypt", "kms:DescribeKey"];
         let (obj_sid, key_sid) = if write {
@@ -393,13 +388,22 @@ impl<'a> Ex<'a> {
                 .sid("ArtifactBuckets")
                 .on([bucket_arn]),
         );
-        // Key ids are assigned by AWS, so the key is named by its alias.
-        let mut key_stmt = Statement::allow(key_actions).sid(key_sid).on([key_arns]);
-        key_stmt = key_stmt.when("ForAnyValue:StringEquals", "kms:ResourceAliases", [alias]);
+        // The key by its ARN, known once it exists: not `key/*` narrowed by
+        // `kms:ResourceAliases`, since alias changes "might take up to five minutes" to
+        // affect authorization (KMS developer guide, "Use aliases to control access to
+        // KMS keys"), so the first run after an apply could be denied.
+        let key_stmt = Statement::allow(key_actions)
+            .sid(key_sid)
+            .on([unknown::reference(&k_addr)]);
         self.grant_key(role, key_stmt);
+        self.roles
+            .get_mut(role)
+            .expect("role drafted")
+            .deps
+            .insert(k_addr);
     }
 
-    /// Key statements merge on Sid like others, but also on their alias condition.
+    /// Key statements merge on Sid like others.
     fn grant_key(&mut self, role: &Address, statement: Statement) {
         let draft = self.roles.get_mut(role).expect("role drafted");
         let sid = statement.sid.clone().expect("sid");
@@ -455,17 +459,20 @@ impl<'a> Ex<'a> {
         let mut stores = BTreeMap::new();
         for r in &regions {
             self.use_store(&role, &role_arn, a, r, true, &origin);
-            let (bucket, alias) = self.store_names(a, r);
+            let (bucket, _) = self.store_names(a, r);
             let (b_addr, k_addr) = self.store_addresses(a, r);
             deps.insert(b_addr);
-            deps.insert(k_addr);
+            // By key ARN: "for cross-account actions, you can only use the key ID or key
+            // ARN" (CodePipeline API reference, EncryptionKey), and an ARN AWS assigns
+            // is known only once the key exists.
             stores.insert(
                 r.to_string(),
                 ArtifactStore {
                     bucket,
-                    key: self.alias_arn(a, r, &alias),
+                    key: unknown::reference(&k_addr),
                 },
             );
+            deps.insert(k_addr);
         }
 
         // Roles in other accounts, drafted as actions need them.
@@ -1637,17 +1644,13 @@ impl<'a> Ex<'a> {
                 .sid(self.sid("KeyAdministration"))
                 .aws([self.root_arn(account)])
                 .on(["*"]),
-            Statement::allow(["kms:Decrypt", "kms:DescribeKey"])
-                .sid(self.sid("ArtifactsDecrypt"))
-                .aws(everyone)
-                .on(["*"]),
+            key_users(["kms:Decrypt", "kms:DescribeKey"], &everyone)
+                .sid(self.sid("ArtifactsDecrypt")),
         ];
         if !s.writers.is_empty() {
             key_statements.push(
-                Statement::allow(["kms:Encrypt", "kms:GenerateDataKey"])
-                    .sid(self.sid("ArtifactsEncrypt"))
-                    .aws(s.writers)
-                    .on(["*"]),
+                key_users(["kms:Encrypt", "kms:GenerateDataKey"], &s.writers)
+                    .sid(self.sid("ArtifactsEncrypt")),
             );
         }
         let id = self.id(account).to_string();
@@ -1659,17 +1662,20 @@ impl<'a> Ex<'a> {
             region: region.to_string(),
             spec: Spec::KmsKey(KeySpec {
                 alias: alias.clone(),
-                alias_arn: alias_arn.clone(),
+                alias_arn,
+                arn: unknown::reference(&k_addr),
                 description: format!("tether {}: pipeline artifacts in {region}", self.t.name),
                 rotation: true,
                 policy_statements: key_statements,
                 deletion_window_days: KEY_DELETION_WINDOW_DAYS,
             }),
             tags,
-            depends_on: s.deps.clone(),
+            // Nothing: the roles that use the key name it (by ARN), not it them.
+            depends_on: BTreeSet::new(),
             origin: origin.to_string(),
         });
         let tags = self.tags(&b_addr, &[]);
+        let key_arn = unknown::reference(&k_addr);
         let mut deps = s.deps;
         deps.insert(k_addr);
         self.insert(Resource {
@@ -1681,7 +1687,11 @@ impl<'a> Ex<'a> {
                 name: bucket,
                 arn: bucket_arn,
                 versioning: true,
-                encryption: Encryption::AwsKms { key: alias_arn },
+                // By key ARN: "if you are using encryption with cross-account or AWS
+                // service operations, you must use a fully qualified KMS key ARN"; an
+                // alias is resolved in the requester's account (S3 API reference,
+                // ServerSideEncryptionByDefault, KMSMasterKeyID).
+                encryption: Encryption::AwsKms { key: key_arn },
                 block_public_access: true,
                 policy_statements: bucket_statements,
                 eventbridge_notifications: false,
@@ -1694,6 +1704,30 @@ impl<'a> Ex<'a> {
             origin: origin.to_string(),
         });
     }
+}
+
+/// A key policy statement letting `roles` use the key for `actions`: the principals are
+/// the roles' accounts, narrowed to the roles by `aws:PrincipalArn` ("for IAM roles, the
+/// request context returns the ARN of the role": IAM user guide, "AWS global condition
+/// context keys"). Naming the accounts rather than the roles lets the key exist before
+/// the roles: KMS refuses a key policy whose principal does not exist (KMS API
+/// reference, CreateKey, MalformedPolicyDocumentException), while the roles' own
+/// policies must name the key's ARN, which exists only once the key does. An account
+/// principal delegates to that account's IAM policies ("Allowing users in other accounts
+/// to use a KMS key"; within the key's account, "Default key policy"): each role's own
+/// policy allows the same actions on the key's ARN, so both sides hold.
+fn key_users<const N: usize>(actions: [&str; N], roles: &BTreeSet<String>) -> Statement {
+    let accounts: BTreeSet<String> = roles
+        .iter()
+        .filter_map(|arn| {
+            let parts: Vec<&str> = arn.splitn(6, ':').collect();
+            (parts.len() == 6).then(|| format!("arn:{}:iam::{}:root", parts[1], parts[4]))
+        })
+        .collect();
+    Statement::allow(actions.to_vec())
+        .aws(accounts)
+        .on(["*"])
+        .when("ArnEquals", "aws:PrincipalArn", roles.clone())
 }
 
 fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

@@ -178,10 +178,21 @@ fn change_grants(c: &ResourceChange, names: &Names) -> Vec<Grant> {
             .unwrap_or_default()
     };
     let before = of(c.before.as_ref().map(|o| &o.spec));
+    // A value known only after apply is named by what will hold it.
+    let labels: crate::plan::unknown::Known = c
+        .unknowns
+        .values()
+        .flatten()
+        .map(|a| (a.clone(), format!("{a} (ARN known after apply)")))
+        .collect();
+    let after = c.after.clone().map(|mut r| {
+        crate::plan::unknown::fill(&mut r, &c.unknowns, &labels);
+        r
+    });
     let after = if c.action == Action::Delete {
         Grants::new()
     } else {
-        of(c.after.as_ref().map(|r| &r.spec))
+        of(after.as_ref().map(|r| &r.spec))
     };
     let mut out = Vec::new();
     let keys: BTreeSet<&(String, String)> = before.keys().chain(after.keys()).collect();

@@ -1,6 +1,7 @@
 //! The diff: desired resources and observed state → a [`Plan`]. Pure and deterministic.
 
 use super::normalize::{canonical, canonical_statements};
+use super::unknown;
 use super::{Action, FieldChange, Plan, ResourceChange, FORMAT_VERSION};
 use crate::expand::Expansion;
 use crate::graph::Graph;
@@ -52,6 +53,8 @@ pub fn diff(
             .collect::<Vec<_>>()
     })?;
     let selected = select(expansion, &options.targets);
+    // Values AWS assigned (a key's ARN) stand where the expansion referred to them.
+    let known = unknown::known(state.resources.values().flatten());
     let mut errors = Vec::new();
     let mut changes = Vec::new();
 
@@ -62,7 +65,8 @@ pub fn diff(
         let Some(observed) = state.resources.get(&desired.address) else {
             continue; // not read: outside the targets
         };
-        match change(desired, observed.as_ref()) {
+        let (desired, unknowns) = unknown::resolve(desired, &known);
+        match change(&desired, observed.as_ref(), unknowns) {
             Ok(c) => changes.push(c),
             Err(e) => errors.push(e),
         }
@@ -104,6 +108,7 @@ pub fn diff(
             changes: Vec::new(),
             before: Some(o.clone()),
             after: None,
+            unknowns: Default::default(),
             fingerprint: o.fingerprint(),
         });
     }
@@ -149,7 +154,11 @@ fn select(expansion: &Expansion, targets: &[Address]) -> BTreeSet<Address> {
     out
 }
 
-fn change(desired: &Resource, observed: Option<&Observed>) -> Result<ResourceChange, PlanError> {
+fn change(
+    desired: &Resource,
+    observed: Option<&Observed>,
+    unknowns: unknown::Unknowns,
+) -> Result<ResourceChange, PlanError> {
     let base = |action: Action, reason: String, changes: Vec<FieldChange>| ResourceChange {
         address: desired.address.clone(),
         kind: desired.spec.kind().to_string(),
@@ -161,6 +170,7 @@ fn change(desired: &Resource, observed: Option<&Observed>) -> Result<ResourceCha
         changes,
         before: observed.cloned(),
         after: Some(desired.clone()),
+        unknowns: unknowns.clone(),
         fingerprint: observed.map_or_else(|| ABSENT.to_string(), Observed::fingerprint),
     };
     let Some(o) = observed else {
@@ -369,6 +379,60 @@ mod tests {
                 .filter(|c| c.action != Action::NoOp)
                 .collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn a_key_is_named_by_the_arn_of_the_key_behind_its_alias() {
+        let e = example();
+        let pipeline = Address("tools/us-east-1/pipeline.flow1-release".into());
+        let key = Address("tools/us-east-1/kms_key.flow1-artifacts".into());
+        // The live key's ARN is what every place that names the key must hold.
+        let mut s = applied(&e);
+        let real = "arn:aws:kms:us-east-1:111111111111:key/0b9f4c52-0000-4000-8000-000000000001";
+        let Some(Some(o)) = s.resources.get_mut(&key) else {
+            panic!()
+        };
+        let Spec::KmsKey(k) = &mut o.spec else {
+            panic!()
+        };
+        k.arn = real.into();
+        let plan = diff(&e, &s, "x", &Options::default()).unwrap();
+        let p = plan.changes.iter().find(|c| c.address == pipeline).unwrap();
+        assert_eq!(p.action, Action::Update, "the pipeline held the stand-in");
+        assert_eq!(
+            p.after
+                .as_ref()
+                .unwrap()
+                .pipeline()
+                .unwrap()
+                .artifact_stores["us-east-1"]
+                .key,
+            real
+        );
+        assert!(p.unknowns.is_empty());
+        // Once the pipeline holds it, nothing differs; an alias ARN would.
+        let Some(Some(o)) = s.resources.get_mut(&pipeline) else {
+            panic!()
+        };
+        let Spec::Pipeline(x) = &mut o.spec else {
+            panic!()
+        };
+        x.artifact_stores.get_mut("us-east-1").unwrap().key = real.into();
+        let plan = diff(&e, &s, "x", &Options::default()).unwrap();
+        let p = plan.changes.iter().find(|c| c.address == pipeline).unwrap();
+        assert_eq!(p.action, Action::NoOp);
+        let Some(Some(o)) = s.resources.get_mut(&pipeline) else {
+            panic!()
+        };
+        let Spec::Pipeline(x) = &mut o.spec else {
+            panic!()
+        };
+        x.artifact_stores.get_mut("us-east-1").unwrap().key =
+            "arn:aws:kms:us-east-1:111111111111:alias/flow1-artifacts".into();
+        let plan = diff(&e, &s, "x", &Options::default()).unwrap();
+        let p = plan.changes.iter().find(|c| c.address == pipeline).unwrap();
+        assert_eq!(p.action, Action::Update);
+        assert_eq!(p.changes[0].field, "artifact_stores");
     }
 
     #[test]

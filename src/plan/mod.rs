@@ -11,6 +11,7 @@ pub mod access;
 pub mod diff;
 pub mod normalize;
 pub mod render;
+pub mod unknown;
 pub mod verify;
 
 use crate::resource::{Address, Resource};
@@ -89,9 +90,14 @@ pub struct ResourceChange {
     /// What was observed; absent for creations.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub before: Option<Observed>,
-    /// What is desired; absent for deletions.
+    /// What is desired; absent for deletions. A value AWS assigns only when an earlier
+    /// step creates its resource (a new key's ARN) reads `(known after apply)`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub after: Option<Resource>,
+    /// Where `after` reads `(known after apply)`: JSON pointer → the address whose ARN
+    /// apply puts there once that resource's step has created it.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty", default)]
+    pub unknowns: unknown::Unknowns,
     /// Fingerprint of what was observed at this address (`absent` when nothing was).
     pub fingerprint: String,
 }

@@ -26,7 +26,7 @@
 //! hold fewer changes than a fresh one (a plan made with `--target`): leaving a change
 //! out does less, never more.
 
-use super::{Action, Plan, ResourceChange};
+use super::{unknown, Action, Plan, ResourceChange};
 use crate::expand::Expansion;
 use crate::resource::{Address, Resource};
 use serde::Serialize;
@@ -137,6 +137,10 @@ pub fn discrepancies(saved: &Plan, expansion: &Expansion, fresh: &Plan) -> Vec<D
     }
     let implied: BTreeMap<&Address, &ResourceChange> =
         fresh.changes.iter().map(|c| (&c.address, c)).collect();
+    // The topology's values with what AWS assigned (a key's ARN) as the fresh plan
+    // observed it: a saved plan's `after` holds them, or `(known after apply)` where
+    // nothing holds them yet, with `unknowns` saying where apply puts them.
+    let known = unknown::known(fresh.changes.iter().filter_map(|c| c.before.as_ref()));
     let mut count: BTreeMap<&Address, usize> = BTreeMap::new();
     for c in &saved.changes {
         *count.entry(&c.address).or_default() += 1;
@@ -145,9 +149,12 @@ pub fn discrepancies(saved: &Plan, expansion: &Expansion, fresh: &Plan) -> Vec<D
     let mut lines: Vec<(&Address, Vec<Problem>)> = Vec::new();
     let mut line_of: BTreeMap<&Address, usize> = BTreeMap::new();
     for c in &saved.changes {
+        let desired = expansion
+            .get(c.address.as_str())
+            .map(|r| unknown::resolve(r, &known));
         let mut problems = compare(
             c,
-            expansion.get(c.address.as_str()),
+            desired.as_ref().map(|(r, u)| (r, u)),
             implied.get(&c.address).copied(),
         );
         if count[&c.address] > 1 && !line_of.contains_key(&c.address) {
@@ -179,7 +186,7 @@ pub fn discrepancies(saved: &Plan, expansion: &Expansion, fresh: &Plan) -> Vec<D
 /// change a fresh plan makes there.
 fn compare(
     saved: &ResourceChange,
-    desired: Option<&Resource>,
+    desired: Option<(&Resource, &unknown::Unknowns)>,
     fresh: Option<&ResourceChange>,
 ) -> Vec<Problem> {
     let Some(fresh) = fresh else {
@@ -214,9 +221,16 @@ fn compare(
         }
     }
     // The desired value is the topology's own: a deletion's is absent, since a deleted
-    // address is not in the expansion.
+    // address is not in the expansion. Where apply fills in values is the topology's
+    // too: an edited `unknowns` could put one key's ARN where another's belongs.
+    let (desired, unknowns) = desired.unzip();
     if saved.after.as_ref() != desired {
         values(&mut problems, "after", &saved.after, &desired, false);
+    }
+    let no_unknowns = unknown::Unknowns::new();
+    let unknowns = unknowns.unwrap_or(&no_unknowns);
+    if &saved.unknowns != unknowns {
+        values(&mut problems, "unknowns", &saved.unknowns, unknowns, false);
     }
     if saved.changes != fresh.changes {
         values(
@@ -443,6 +457,45 @@ mod tests {
             lines,
             [format!(
                 "{FORWARD}: after.inline_policies.tether.Statement[0].Action is \"events:*\", the topology implies \"events:PutEvents\""
+            )]
+        );
+    }
+
+    #[test]
+    fn a_redirected_value_known_after_apply_is_refused() {
+        // The pipeline's store key is known after apply: moving where apply puts it, or
+        // writing a value in its place, is refused like any other edit.
+        let e = example();
+        let fresh = plan(&e, &empty(&e));
+        let pipeline = "tools/us-east-1/pipeline.flow1-release";
+        let key = "tools/us-east-1/kms_key.flow1-artifacts";
+        let mut v = file(&fresh);
+        let c = change(&mut v, pipeline);
+        assert_eq!(
+            c["unknowns"]["/artifact_stores/us-east-1/key"],
+            json!([key])
+        );
+        c["unknowns"]["/artifact_stores/us-east-1/key"] = json!(["tools/us-east-1/kms_key.other"]);
+        let lines = refused(&read(v), &e, &fresh);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with(&format!("{pipeline}: unknowns")),
+            "{lines:?}"
+        );
+
+        let mut v = file(&fresh);
+        let c = change(&mut v, pipeline);
+        assert_eq!(
+            c["after"]["artifact_stores"]["us-east-1"]["key"],
+            "(known after apply)"
+        );
+        c["after"]["artifact_stores"]["us-east-1"]["key"] =
+            json!("arn:aws:kms:us-east-1:999999999999:key/someone-elses");
+        let lines = refused(&read(v), &e, &fresh);
+        assert_eq!(
+            lines,
+            [format!(
+                "{pipeline}: after.artifact_stores.us-east-1.key is \"arn:aws:kms:us-east-1:999999999999:key/someone-elses\", the topology implies \"(known after apply)\""
             )]
         );
     }

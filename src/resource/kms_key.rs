@@ -11,6 +11,9 @@ pub struct KeySpec {
     /// `alias/<name>`: how tether finds the key (its id is assigned by AWS).
     pub alias: String,
     pub alias_arn: String,
+    /// The key's ARN: assigned by AWS, so known only once the key exists (a reference
+    /// until then; see `plan::unknown`).
+    pub arn: String,
     pub description: String,
     pub rotation: bool,
     /// Statements tether manages inside the key policy.

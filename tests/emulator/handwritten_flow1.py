@@ -57,6 +57,59 @@ def owned(address, key="Key", value="Value"):
     ]
 
 
+# ----- KMS, tools account (first: the roles, bucket and pipeline name the key by ARN) --
+
+kms = c("kms", TOOLS)
+
+key = kms.create_key(
+    Description="tether flow1: pipeline artifacts in us-east-1",
+    Policy=changed(
+        """{
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "tether_flow1_ArtifactsDecrypt",
+            "Effect": "Allow",
+            "Principal": {"AWS": ["222222222222", "arn:aws:iam::123456789012:root"]},
+            "Action": ["kms:DescribeKey", "kms:Decrypt"],
+            "Resource": "*",
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": [
+                "arn:aws:iam::222222222222:role/tether/flow1/flow1-release-source",
+                "arn:aws:iam::123456789012:role/tether/flow1/flow1-release-pipeline"
+            ]}}
+        },
+        {
+            "Sid": "tether_flow1_ArtifactsEncrypt",
+            "Effect": "Allow",
+            "Principal": {
+                "AWS": ["arn:aws:iam::123456789012:root", "arn:aws:iam::222222222222:root"]
+            },
+            "Action": ["kms:GenerateDataKey", "kms:Encrypt"],
+            "Resource": ["*"],
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": [
+                "arn:aws:iam::123456789012:role/tether/flow1/flow1-release-pipeline",
+                "arn:aws:iam::222222222222:role/tether/flow1/flow1-release-source"
+            ]}}
+        },
+        {
+            "Sid": "tether_flow1_KeyAdministration",
+            "Effect": "Allow",
+            "Principal": {"AWS": "123456789012"},
+            "Action": "kms:*",
+            "Resource": "*"
+        }
+    ]
+}""",
+        "extra-action",
+        '"Action": ["kms:DescribeKey", "kms:Decrypt"]',
+        '"Action": ["kms:DescribeKey", "kms:Decrypt", "kms:ReEncryptFrom"]',
+    ),
+    Tags=owned("tools/us-east-1/kms_key.flow1-artifacts", "TagKey", "TagValue"),
+)["KeyMetadata"]
+key_id, KEY_ARN = key["KeyId"], key["Arn"]
+kms.create_alias(AliasName="alias/flow1-artifacts", TargetKeyId=key_id)
+kms.enable_key_rotation(KeyId=key_id)
+
 # ----- IAM, app account ---------------------------------------------------------------
 
 iam_app = c("iam", APP)
@@ -130,13 +183,10 @@ iam_app.put_role_policy(
         {
             "Effect": "Allow",
             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-            "Resource": "arn:aws:kms:us-east-1:123456789012:key/*",
-            "Condition": {
-                "ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/flow1-artifacts"]}
-            }
+            "Resource": "KEY_ARN"
         }
     ]
-}""",
+}""".replace("KEY_ARN", KEY_ARN),
 )
 
 # ----- IAM, tools account -------------------------------------------------------------
@@ -189,11 +239,10 @@ iam.put_role_policy(
     {
       "Effect": "Allow",
       "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"],
-      "Resource": "arn:aws:kms:us-east-1:123456789012:key/*",
-      "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/flow1-artifacts"}}
+      "Resource": ["KEY_ARN"]
     }
   ]
-}""",
+}""".replace("KEY_ARN", KEY_ARN),
 )
 
 iam.create_role(
@@ -218,58 +267,6 @@ iam.put_role_policy(
 }""",
 )
 
-# ----- KMS, tools account -------------------------------------------------------------
-
-kms = c("kms", TOOLS)
-
-key_id = kms.create_key(
-    Description="tether flow1: pipeline artifacts in us-east-1",
-    Policy=changed(
-        """{
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Sid": "tether_flow1_ArtifactsDecrypt",
-            "Effect": "Allow",
-            "Principal": {
-                "AWS": [
-                    "arn:aws:iam::222222222222:role/tether/flow1/flow1-release-source",
-                    "arn:aws:iam::123456789012:role/tether/flow1/flow1-release-pipeline"
-                ]
-            },
-            "Action": ["kms:DescribeKey", "kms:Decrypt"],
-            "Resource": "*"
-        },
-        {
-            "Sid": "tether_flow1_ArtifactsEncrypt",
-            "Effect": "Allow",
-            "Principal": {
-                "AWS": [
-                    "arn:aws:iam::123456789012:role/tether/flow1/flow1-release-pipeline",
-                    "arn:aws:iam::222222222222:role/tether/flow1/flow1-release-source"
-                ]
-            },
-            "Action": ["kms:GenerateDataKey", "kms:Encrypt"],
-            "Resource": ["*"]
-        },
-        {
-            "Sid": "tether_flow1_KeyAdministration",
-            "Effect": "Allow",
-            "Principal": {"AWS": "123456789012"},
-            "Action": "kms:*",
-            "Resource": "*"
-        }
-    ]
-}""",
-        "extra-action",
-        '"Action": ["kms:DescribeKey", "kms:Decrypt"]',
-        '"Action": ["kms:DescribeKey", "kms:Decrypt", "kms:ReEncryptFrom"]',
-    ),
-    Tags=owned("tools/us-east-1/kms_key.flow1-artifacts", "TagKey", "TagValue"),
-)["KeyMetadata"]["KeyId"]
-kms.create_alias(AliasName="alias/flow1-artifacts", TargetKeyId=key_id)
-kms.enable_key_rotation(KeyId=key_id)
-
 # ----- S3 -----------------------------------------------------------------------------
 
 s3 = c("s3", TOOLS)
@@ -287,7 +284,7 @@ s3.put_bucket_encryption(
             {
                 "ApplyServerSideEncryptionByDefault": {
                     "SSEAlgorithm": "aws:kms",
-                    "KMSMasterKeyID": "arn:aws:kms:us-east-1:123456789012:alias/flow1-artifacts",
+                    "KMSMasterKeyID": KEY_ARN,
                 }
             }
         ]
@@ -455,7 +452,7 @@ codepipeline.create_pipeline(
             "type": "S3",
             "location": "flow1-artifacts-123456789012-us-east-1",
             "encryptionKey": {
-                "id": "arn:aws:kms:us-east-1:123456789012:alias/flow1-artifacts",
+                "id": KEY_ARN,
                 "type": "KMS",
             },
         },

@@ -286,8 +286,27 @@ def tags(r, key="Key", value="Value"):
     return [{key: k, value: v} for k, v in sorted(r.get("tags", {}).items())]
 
 
-def apply(endpoint, r):
+REFERENCE = re.compile(r"^\$\{(.+)\.arn\}$")
+
+
+def resolved(v, arns):
+    """`v` with each reference to a resource's ARN (`${ADDRESS.arn}`, a key's ARN that AWS
+    assigns) replaced by the ARN that resource got when it was created here."""
+    if isinstance(v, str):
+        m = REFERENCE.match(v)
+        return arns[m.group(1)] if m else v
+    if isinstance(v, list):
+        return [resolved(x, arns) for x in v]
+    if isinstance(v, dict):
+        return {k: resolved(x, arns) for k, x in v.items()}
+    return v
+
+
+def apply(endpoint, r, arns):
+    """Creates `r`; returns its ARN when AWS assigned it (a key's)."""
     kind = r["kind"]
+    if kind != "kms_key":
+        r = resolved(r, arns)
     if kind == "iam_role":
         iam = client(endpoint, "iam", r)
         iam.create_role(
@@ -343,14 +362,16 @@ def apply(endpoint, r):
             )
     elif kind == "kms_key":
         kms = client(endpoint, "kms", r)
-        key = kms.create_key(
+        meta = kms.create_key(
             Description=r["description"],
             Policy=RESHAPE.statements(r["policy_statements"], f"{r['address']}#policy"),
             Tags=tags(r, "TagKey", "TagValue"),
-        )["KeyMetadata"]["KeyId"]
+        )["KeyMetadata"]
+        key = meta["KeyId"]
         kms.create_alias(AliasName=r["alias"], TargetKeyId=key)
         if r["rotation"]:
             kms.enable_key_rotation(KeyId=key)
+        return meta["Arn"]
     elif kind == "event_bus":
         events = client(endpoint, "events", r)
         events.create_event_bus(Name=r["name"], Tags=tags(r))
@@ -430,10 +451,14 @@ def main():
     endpoint = sys.argv[1]
     expansion = json.load(sys.stdin)
     only = set(sys.argv[2:])
-    rank = ["iam_role", "kms_key", "s3_bucket", "event_bus", "event_rule", "pipeline", "event_target"]
+    # Keys first: the roles, buckets and pipelines that use them name them by ARN.
+    rank = ["kms_key", "iam_role", "s3_bucket", "event_bus", "event_rule", "pipeline", "event_target"]
+    arns = {}
     for r in sorted(expansion["resources"], key=lambda r: rank.index(r["kind"])):
         if not only or r["address"] in only:
-            apply(endpoint, r)
+            arn = apply(endpoint, r, arns)
+            if arn:
+                arns[r["address"]] = arn
     print("shapes used:", " ".join(sorted(RESHAPE.used)), file=sys.stderr)
     print("shapes known:", " ".join(sorted(SHAPES)), file=sys.stderr)
 

@@ -3,6 +3,7 @@
 
 use crate::emulator::{take, Emulator, Topology, AMBIENT};
 use crate::text;
+use std::collections::BTreeMap;
 use std::process::Output;
 
 fn apply(emu: &Emulator, t: &Topology) -> Output {
@@ -63,6 +64,48 @@ fn each_flow_applies_from_empty_converges_and_then_writes_nothing() {
             text(&again)
         );
     }
+}
+
+#[test]
+fn artifact_stores_and_buckets_name_their_keys_by_key_arn_once_applied() {
+    // Flow 4: a pipeline acting in three regions, with cross-account actions. AWS
+    // assigns each key's ARN; apply writes it, read back here with boto3, not tether.
+    let (_g, emu) = take();
+    let t = Topology::example("docs/examples/flow4-multi-region.yaml");
+    applied(emu, &t);
+    let out = emu.oob(
+        r#"
+cp = c("codepipeline")
+stores = cp.get_pipeline(name="flow4-service")["pipeline"]["artifactStores"]
+seen = {}
+for region, store in sorted(stores.items()):
+    kms = c("kms", region=region)
+    key = kms.describe_key(KeyId="alias/flow4-artifacts")["KeyMetadata"]["Arn"]
+    s3 = c("s3", region=region)
+    rule = s3.get_bucket_encryption(Bucket=store["location"])["ServerSideEncryptionConfiguration"]["Rules"][0]
+    seen[region] = [key, store["encryptionKey"]["id"], rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]]
+print(json.dumps(seen))
+"#,
+    );
+    let seen: BTreeMap<String, Vec<String>> =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for (region, arns) in &seen {
+        let key = &arns[0];
+        assert!(
+            key.starts_with(&format!("arn:aws:kms:{region}:123456789012:key/")),
+            "{region}: {key}"
+        );
+        assert_eq!(
+            arns[1], *key,
+            "{region}: the pipeline's store names the key by ARN"
+        );
+        assert_eq!(
+            arns[2], *key,
+            "{region}: the bucket's default encryption names it by ARN"
+        );
+    }
+    plan_is_empty(emu, &t);
 }
 
 #[test]

@@ -92,6 +92,9 @@ impl Provider for KeySpec {
             let (statements, foreign) = managed(doc, &cx.scope.sid_prefix());
             let spec = Spec::KmsKey(KeySpec {
                 alias_arn: String::new(),
+                arn: meta
+                    .map(|m| m.arn().unwrap_or_default().to_string())
+                    .unwrap_or_default(),
                 alias,
                 description: meta
                     .and_then(|m| m.description())
@@ -129,6 +132,14 @@ impl Provider for KeySpec {
                 None => create_key(w, a, x, policy.clone(), tags.clone()).await?,
             };
             create_alias(w, a, &x.alias, &id).await?;
+            // The key's ARN is its alias ARN's account and region with `key/<id>` (KMS
+            // developer guide, "Key identifiers"): what later steps name it by.
+            let arn = x
+                .alias_arn
+                .split_once(":alias/")
+                .map(|(head, _)| format!("{head}:key/{id}"))
+                .ok_or_else(|| unexpected(a, "the key's alias ARN is malformed"))?;
+            let _ = w.assigned.set(arn);
             if !fresh {
                 if let Some(policy) = policy {
                     kms.put_key_policy()
