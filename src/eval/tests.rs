@@ -754,37 +754,98 @@ fn decisions_read_as_sentences() {
 
 #[test]
 fn derived_artifact_stores_admit_the_roles_they_name() {
+    use crate::plan::unknown::{as_applied, stand_in};
     use crate::resource::Spec;
     let text = include_str!("../../docs/examples/flow4-multi-region.yaml");
-    let expansion = crate::check_bytes(text.as_bytes(), "flow4.yaml").expect("valid").expansion;
-    let roles: Vec<_> = expansion.resources.iter().filter_map(|r| match &r.spec { Spec::IamRole(x) => Some(x), _ => None }).collect();
+    let expansion = crate::check_bytes(text.as_bytes(), "flow4.yaml")
+        .expect("valid")
+        .expansion;
+    // As applied: each key's ARN (known after apply) is its stand-in, wherever named.
+    let resources: Vec<_> = expansion.resources.iter().map(as_applied).collect();
+    let roles: Vec<_> = resources
+        .iter()
+        .filter_map(|r| match &r.spec {
+            Spec::IamRole(x) => Some(x),
+            _ => None,
+        })
+        .collect();
     let identity_of = |arn: &str| {
-        let role = roles.iter().find(|r| r.arn == arn).unwrap_or_else(|| panic!("{arn} is derived"));
-        assert!(role.managed_policies.is_empty(), "{arn}: managed policies would be unread");
-        role.inline_policies.iter().map(|(name, d)| (name.clone(), d.statement.clone())).collect::<Vec<_>>()
+        let role = roles
+            .iter()
+            .find(|r| r.arn == arn)
+            .unwrap_or_else(|| panic!("{arn} is derived"));
+        assert!(
+            role.managed_policies.is_empty(),
+            "{arn}: managed policies would be unread"
+        );
+        role.inline_policies
+            .iter()
+            .map(|(name, d)| (name.clone(), d.statement.clone()))
+            .collect::<Vec<_>>()
     };
     let mut checked = 0;
-    for r in &expansion.resources {
-        let (statements, resource, action, context, key) = match &r.spec {
-            Spec::S3Bucket(b) => (&b.policy_statements, format!("{}/pipe/artifact.zip", b.arn), "s3:GetObject", Context::role_call(), false),
-            Spec::KmsKey(k) => (
-                &k.policy_statements,
-                format!("arn:aws:kms:{}:{}:key/0000-known-after-apply", r.region, r.account_id),
-                "kms:Decrypt",
-                Context::role_call().with_list("kms:ResourceAliases", [k.alias.clone()]),
-                true,
+    for r in &resources {
+        let (statements, resource, action, key) = match &r.spec {
+            Spec::S3Bucket(b) => (
+                &b.policy_statements,
+                format!("{}/pipe/artifact.zip", b.arn),
+                "s3:GetObject",
+                false,
             ),
+            Spec::KmsKey(k) => (&k.policy_statements, stand_in(&r.address), "kms:Decrypt", true),
             _ => continue,
         };
-        let readers = statements.iter().filter(|s| s.effect == crate::expand::policy::Effect::Allow && s.action.contains(action));
-        for arn in readers.flat_map(|s| s.aws_principals()) {
+        // Who the policy lets read: the principals a bucket policy names; the roles a key
+        // policy's account principals are narrowed to by `aws:PrincipalArn`.
+        let allows = statements.iter().filter(|s| {
+            s.effect == crate::expand::policy::Effect::Allow && s.action.contains(action)
+        });
+        let readers: Vec<String> = if key {
+            allows
+                .filter_map(|s| s.condition.get("ArnEquals"))
+                .filter_map(|c| c.get("aws:PrincipalArn"))
+                .flat_map(|v| v.iter().cloned())
+                .collect()
+        } else {
+            allows
+                .flat_map(|s| s.aws_principals().map(String::from))
+                .collect()
+        };
+        let context = Context::role_call();
+        for arn in &readers {
             let inline = identity_of(arn);
-            let policies: Vec<Policy> = inline.iter().map(|(n, s)| Policy { name: n, statements: s }).collect();
-            let identity = Identity { name: arn, policies: &policies, unread: &[] };
+            let policies: Vec<Policy> = inline
+                .iter()
+                .map(|(n, s)| Policy {
+                    name: n,
+                    statements: s,
+                })
+                .collect();
+            let identity = Identity {
+                name: arn,
+                policies: &policies,
+                unread: &[],
+            };
             let caller = Caller::role(arn).expect("role ARN");
-            let request = Request { caller: &caller, action, resource: &resource, resource_account: &r.account_id, context: &context };
-            let policy = Policy { name: &r.address.0, statements };
-            let target = if key { Target::Key(policy) } else { Target::Resource { name: policy.name, policy: Some(statements) } };
+            let request = Request {
+                caller: &caller,
+                action,
+                resource: &resource,
+                resource_account: &r.account_id,
+                context: &context,
+            };
+            let policy = Policy {
+                name: &r.address.0,
+                statements,
+            };
+            let target = if key {
+                Target::Key(policy)
+            } else {
+                Target::Resource {
+                    name: policy.name,
+                    policy: Some(statements),
+                }
+            };
             let got = evaluate(&request, &identity, &target);
             assert_eq!(got, Decision::Allowed, "{arn} {action} {resource}: {got}");
             checked += 1;
