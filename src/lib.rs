@@ -6,6 +6,7 @@
 
 pub mod diag;
 pub mod expand;
+pub mod external;
 pub mod graph;
 pub mod loader;
 pub mod marker;
