@@ -105,13 +105,20 @@ pub async fn plan_with(
         return Err(ReconcileError::Ownership(refused));
     }
     search_marked_regions(&mut scope, &markers);
-    let state = read::read(aws, scope, expansion, request.parallelism).await?;
+    // Derived roles (of the plan's scope) trusting principals tether does not manage.
+    let mut pairs = crate::external::pairs(expansion);
+    pairs.retain(|p| scope.only.as_ref().is_none_or(|o| o.contains(&p.role)));
+    let state = read::read(aws.clone(), scope, expansion, request.parallelism).await?;
     let options = diff::Options {
         targets: request.targets.clone(),
     };
     let mut plan = diff::diff(expansion, &state, &checked.source.sha256, &options)
         .map_err(ReconcileError::Plan)?;
     plan.warnings = marker::lost_accounts(&checked.topology.name, &markers);
+    let (topology, region) = (&checked.topology, &home_region(checked));
+    let place = crate::aws::external::Place::new(topology, region, request.parallelism);
+    let external = crate::aws::external::warnings(&aws, &place, &state, &pairs).await;
+    plan.warnings.extend(external);
     plan.markers = markers;
     plan.access = crate::plan::access::summary(&plan);
     Ok(plan)

@@ -8,6 +8,7 @@
 //! are honoured; S3 uses path-style addressing when the endpoint is overridden.
 
 mod error;
+pub mod external;
 pub mod marker;
 pub mod read;
 pub mod resource;

@@ -346,6 +346,20 @@ mod tests {
         assert_eq!(broken(&doc), BTreeSet::from(["AROAEXAMPLE123".to_string()]));
     }
 
+    /// Any role of an account is read with its policies (external roles included), and
+    /// AWS managed policies such as PowerUserAccess use `NotAction`: a statement without
+    /// `Action` is valid IAM and must read (and write back) as it is.
+    #[test]
+    fn a_live_statement_with_not_action_reads() {
+        let text = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":["iam:*","organizations:*"],"Resource":"*"}]}"#;
+        let doc = policy(text, "test").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            serde_json::to_value(&doc).unwrap(),
+            serde_json::from_str::<serde_json::Value>(text).unwrap(),
+            "read back as it was, without an empty Action"
+        );
+    }
+
     #[test]
     fn shared_policies_split_into_ours_and_theirs() {
         let doc: PolicyDocument = serde_json::from_value(serde_json::json!({

@@ -58,7 +58,12 @@ pub struct Statement {
     pub effect: Effect,
     #[serde(rename = "Principal", skip_serializing_if = "Option::is_none", default)]
     pub principal: Option<Principal>,
-    #[serde(rename = "Action")]
+    /// Empty when a live statement has `NotAction` instead (kept in `other`).
+    #[serde(
+        rename = "Action",
+        default,
+        skip_serializing_if = "OneOrMany::is_empty"
+    )]
     pub action: OneOrMany,
     #[serde(rename = "Resource", skip_serializing_if = "Option::is_none", default)]
     pub resource: Option<OneOrMany>,

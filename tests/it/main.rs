@@ -6,6 +6,7 @@ mod cli;
 mod destroy;
 mod emulator;
 mod examples;
+mod external;
 mod faults;
 mod flows;
 mod harness;
