@@ -131,6 +131,9 @@ struct Ex<'a> {
     source_buckets: BTreeSet<Key>,
     /// Pipelines started by a trigger do not poll their source.
     triggered: BTreeSet<Key>,
+    /// Roles tether derives that a user role trusts (`pipeline:` or `role:`), with the
+    /// ARN of the trusting role: each gets `sts:AssumeRole` on it once every role is in.
+    assumers: Vec<(Address, String)>,
     resources: BTreeMap<Address, Resource>,
     problems: Vec<Diagnostic>,
 }
@@ -156,6 +159,7 @@ impl<'a> Ex<'a> {
             notifying_buckets,
             source_buckets: BTreeSet::new(),
             triggered,
+            assumers: Vec::new(),
             resources: BTreeMap::new(),
             problems: Vec::new(),
         }
@@ -1326,16 +1330,25 @@ impl<'a> Ex<'a> {
                 Trust::Build { service_role, .. } => {
                     aws.insert(service_role.clone());
                 }
+                // A caller tether manages gets the identity half too: across accounts
+                // AssumeRole needs an allow in the caller's own policies as well as the
+                // trust ("Cross-account policy evaluation logic", IAM user guide).
                 Trust::Pipeline(p) => {
                     let pl = &self.t.pipelines[p];
                     let name = self.role_name(&[&pl.key, "pipeline"]);
                     aws.insert(self.role_arn(&pl.account, &name));
                     deps.insert(self.role_address(&pl.account, &name));
+                    let me = self.role_arn(&r.account, &r.name);
+                    self.assumers
+                        .push((self.role_address(&pl.account, &name), me));
                 }
                 Trust::Role(k) => {
                     let other = &self.t.roles[k];
                     aws.insert(self.role_arn(&other.account, &other.name));
                     deps.insert(self.role_address(&other.account, &other.name));
+                    let me = self.role_arn(&r.account, &r.name);
+                    self.assumers
+                        .push((self.role_address(&other.account, &other.name), me));
                 }
                 Trust::Account(a) => {
                     aws.insert(self.root_arn(a));
@@ -1562,6 +1575,18 @@ impl<'a> Ex<'a> {
         let stores = std::mem::take(&mut self.stores);
         for ((account, region), s) in stores {
             self.artifact_store(&account, &region, s);
+        }
+        // Callers of the user roles that trust them.
+        for (caller, target) in std::mem::take(&mut self.assumers) {
+            if self.roles.contains_key(&caller) {
+                self.grant(
+                    &caller,
+                    "tether",
+                    Statement::allow(["sts:AssumeRole"])
+                        .sid("AssumeTrustingRoles")
+                        .on([target]),
+                );
+            }
         }
         // Roles, now that every contribution is in.
         let roles = std::mem::take(&mut self.roles);
@@ -1799,6 +1824,61 @@ fn grant_statements(b: &Bucket, g: &Grant) -> (Statement, Statement) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_managed_caller_of_a_user_role_may_assume_it() {
+        // Across accounts the trust alone is not enough: the caller's own policy must
+        // allow AssumeRole on the role too.
+        let text = r#"version: 1
+name: t
+defaults: { region: us-east-1 }
+accounts:
+  tools: { id: "111111111111" }
+  dev: { id: "333333333333", role: OrganizationAccountAccessRole }
+roles:
+  deployer:
+    account: dev
+    trust: [{ pipeline: app }, { role: helper }]
+  helper:
+    account: tools
+    trust: [{ service: lambda.amazonaws.com }]
+pipelines:
+  app:
+    account: tools
+    source: { s3: { bucket: src, key: app.zip } }
+    stages:
+      - name: Build
+        actions:
+          - { name: build, build: { project: app-build } }
+buckets:
+  src: { account: tools }
+"#;
+        let e = crate::check_bytes(text.as_bytes(), "t.yaml")
+            .unwrap_or_else(|d| panic!("{d}"))
+            .expansion;
+        let deployer = "arn:aws:iam::333333333333:role/tether/t/t-deployer";
+        for caller in [
+            "tools/global/iam_role.t-app-pipeline",
+            "tools/global/iam_role.t-helper",
+        ] {
+            let role = e
+                .get(caller)
+                .unwrap_or_else(|| panic!("{caller}"))
+                .role()
+                .unwrap();
+            let assume: Vec<&Statement> = role.inline_policies["tether"]
+                .statement
+                .iter()
+                .filter(|s| s.action.contains("sts:AssumeRole"))
+                .collect();
+            assert!(
+                assume
+                    .iter()
+                    .any(|s| s.resource.as_ref().is_some_and(|r| r.contains(deployer))),
+                "{caller}: {assume:?}"
+            );
+        }
+    }
 
     #[test]
     fn event_patterns_filter_on_detail() {
