@@ -109,6 +109,57 @@ print(json.dumps(seen))
 }
 
 #[test]
+fn an_adopted_bucket_keeps_the_notifications_another_tool_made() {
+    // PutBucketNotificationConfiguration replaces the whole configuration: tether owns
+    // only its EventBridge switch, on when triggered and off when the trigger goes.
+    let (_g, emu) = take();
+    emu.oob(
+        r#"
+sqs = c("sqs", "222222222222")
+q = sqs.create_queue(QueueName="their-queue")["QueueUrl"]
+arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+s3 = c("s3", "222222222222")
+s3.create_bucket(Bucket="flow1-app-uploads")
+s3.put_bucket_notification_configuration(Bucket="flow1-app-uploads", NotificationConfiguration={
+    "QueueConfigurations": [{"Id": "theirs", "QueueArn": arn, "Events": ["s3:ObjectRemoved:*"]}]})
+"#,
+    );
+    let t = Topology::example("docs/examples/flow1-upload-trigger.yaml");
+    t.rewrite(|s| {
+        s.replace(
+            "name: flow1-app-uploads }",
+            "name: flow1-app-uploads, adopt: true }",
+        )
+    });
+    let notifications = || {
+        let out = emu.oob(
+            r#"
+n = c("s3", "222222222222").get_bucket_notification_configuration(Bucket="flow1-app-uploads")
+print(json.dumps({"queues": [q["Id"] for q in n.get("QueueConfigurations", [])],
+                  "eventbridge": "EventBridgeConfiguration" in n}))
+"#,
+        );
+        serde_json::from_str::<serde_json::Value>(out.trim())
+            .unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    applied(emu, &t);
+    assert_eq!(
+        notifications(),
+        serde_json::json!({"queues": ["theirs"], "eventbridge": true}),
+        "triggered: EventBridge on, their queue kept"
+    );
+    plan_is_empty(emu, &t);
+    t.rewrite(|s| s[..s.find("triggers:").expect("flow 1 has a trigger")].to_string());
+    applied(emu, &t);
+    assert_eq!(
+        notifications(),
+        serde_json::json!({"queues": ["theirs"], "eventbridge": false}),
+        "trigger removed: EventBridge off, their queue kept"
+    );
+    plan_is_empty(emu, &t);
+}
+
+#[test]
 fn flow1_delivers_uploads_under_the_prefix_across_accounts() {
     let (_g, emu) = take();
     let t = Topology::example("docs/examples/flow1-upload-trigger.yaml");

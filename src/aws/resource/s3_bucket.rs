@@ -253,7 +253,29 @@ impl Provider for BucketSpec {
             }
         }
         if want("eventbridge_notifications") && (x.eventbridge_notifications || !create) {
+            // PutBucketNotificationConfiguration "replaces the existing notification
+            // configuration" (S3 API reference): tether owns only the EventBridge switch,
+            // so it writes back the topic, queue and function notifications others made.
+            let live = if create {
+                None
+            } else {
+                Some(
+                    s3.get_bucket_notification_configuration()
+                        .bucket(&x.name)
+                        .send()
+                        .await
+                        .map_err(sdk(a, "reading notifications"))?,
+                )
+            };
             let mut conf = NotificationConfiguration::builder();
+            if let Some(live) = live {
+                conf = conf
+                    .set_topic_configurations(Some(live.topic_configurations().to_vec()))
+                    .set_queue_configurations(Some(live.queue_configurations().to_vec()))
+                    .set_lambda_function_configurations(Some(
+                        live.lambda_function_configurations().to_vec(),
+                    ));
+            }
             if x.eventbridge_notifications {
                 conf = conf.event_bridge_configuration(EventBridgeConfiguration::builder().build());
             }
