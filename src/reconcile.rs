@@ -119,6 +119,8 @@ pub async fn plan_with(
     let place = crate::aws::external::Place::new(topology, region, request.parallelism);
     let external = crate::aws::external::warnings(&aws, &place, &state, &pairs).await;
     plan.warnings.extend(external);
+    plan.warnings
+        .extend(crate::plan::adopted::customer_keys(&plan, expansion));
     plan.markers = markers;
     plan.access = crate::plan::access::summary(&plan);
     Ok(plan)

@@ -1461,7 +1461,8 @@ impl<'a> Ex<'a> {
                 name: b.name.clone(),
                 arn,
                 versioning: b.versioning || self.source_buckets.contains(&b.key),
-                encryption: Encryption::Aes256,
+                // An adopted bucket keeps its owner's default encryption.
+                encryption: (!b.adopt).then_some(Encryption::Aes256),
                 block_public_access: true,
                 policy_statements: statements,
                 eventbridge_notifications: self.notifying_buckets.contains(&b.key),
@@ -1716,7 +1717,7 @@ impl<'a> Ex<'a> {
                 // service operations, you must use a fully qualified KMS key ARN"; an
                 // alias is resolved in the requester's account (S3 API reference,
                 // ServerSideEncryptionByDefault, KMSMasterKeyID).
-                encryption: Encryption::AwsKms { key: key_arn },
+                encryption: Some(Encryption::AwsKms { key: key_arn }),
                 block_public_access: true,
                 policy_statements: bucket_statements,
                 eventbridge_notifications: false,

@@ -8,6 +8,7 @@
 //! `schemas/plan.schema.json` documents the JSON form (`format_version` 1).
 
 pub mod access;
+pub mod adopted;
 pub mod diff;
 pub mod normalize;
 pub mod render;

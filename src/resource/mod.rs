@@ -100,6 +100,11 @@ pub trait Kind {
     fn kept_as_is(_field: &str, _observed: &Observed) -> bool {
         false
     }
+    /// Whether this desired resource leaves `field` as it is live (not compared, not
+    /// written).
+    fn leaves(&self, _field: &str) -> bool {
+        false
+    }
     /// How other resources' documents name this one (ARN, name or alias): a deletion of
     /// this resource waits for the updates that stop naming it.
     fn identifiers(&self) -> Vec<String>;
@@ -152,10 +157,11 @@ macro_rules! kinds {
             /// Whether the diff compares `field` of this kind against `observed`.
             pub fn compared(&self, field: &str, observed: &Observed) -> bool {
                 match self {
-                    $(Spec::$variant(_) => {
+                    $(Spec::$variant(x) => {
                         !COMMON_IGNORED.contains(&field)
                             && !<$spec as Kind>::IGNORED.contains(&field)
                             && !<$spec as Kind>::kept_as_is(field, observed)
+                            && !x.leaves(field)
                     })*
                 }
             }

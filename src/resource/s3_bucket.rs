@@ -20,7 +20,10 @@ pub struct BucketSpec {
     pub name: String,
     pub arn: String,
     pub versioning: bool,
-    pub encryption: Encryption,
+    /// Default encryption; `None` when tether leaves it as it is live (an adopted
+    /// bucket: its owner's SSE-KMS setting is never downgraded).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub encryption: Option<Encryption>,
     /// All four public access block settings on.
     pub block_public_access: bool,
     /// Statements tether manages inside the bucket policy (their `Sid`s carry its prefix).
@@ -47,6 +50,9 @@ impl Kind for BucketSpec {
     }
     fn identifiers(&self) -> Vec<String> {
         vec![self.name.clone()]
+    }
+    fn leaves(&self, field: &str) -> bool {
+        field == "encryption" && self.encryption.is_none()
     }
     fn resource_policy(&self) -> Option<(String, &[Statement])> {
         Some((format!("bucket {}", self.name), &self.policy_statements))

@@ -332,15 +332,16 @@ def apply(endpoint, r, arns):
         s3.put_bucket_tagging(Bucket=r["name"], Tagging={"TagSet": tags(r)})
         if r["versioning"]:
             s3.put_bucket_versioning(Bucket=r["name"], VersioningConfiguration={"Status": "Enabled"})
-        enc = r["encryption"]
-        if enc["algorithm"] == "aws_kms":
+        enc = r.get("encryption")  # absent: an adopted bucket keeps its own
+        if enc and enc["algorithm"] == "aws_kms":
             default = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": enc["key"]}
         else:
             default = {"SSEAlgorithm": "AES256"}
-        s3.put_bucket_encryption(
-            Bucket=r["name"],
-            ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": default}]},
-        )
+        if enc:
+            s3.put_bucket_encryption(
+                Bucket=r["name"],
+                ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": default}]},
+            )
         if r["block_public_access"]:
             s3.put_public_access_block(
                 Bucket=r["name"],

@@ -109,11 +109,13 @@ print(json.dumps(seen))
 }
 
 #[test]
-fn an_adopted_bucket_keeps_the_notifications_another_tool_made() {
+fn an_adopted_bucket_keeps_the_notifications_and_encryption_another_tool_made() {
     // PutBucketNotificationConfiguration replaces the whole configuration: tether owns
-    // only its EventBridge switch, on when triggered and off when the trigger goes.
+    // only its EventBridge switch, on when triggered and off when the trigger goes. And
+    // the bucket's SSE-KMS default encryption is its owner's: kept, and named in a
+    // warning, since the source role reading it needs that key.
     let (_g, emu) = take();
-    emu.oob(
+    let out = emu.oob(
         r#"
 sqs = c("sqs", "222222222222")
 q = sqs.create_queue(QueueName="their-queue")["QueueUrl"]
@@ -122,8 +124,13 @@ s3 = c("s3", "222222222222")
 s3.create_bucket(Bucket="flow1-app-uploads")
 s3.put_bucket_notification_configuration(Bucket="flow1-app-uploads", NotificationConfiguration={
     "QueueConfigurations": [{"Id": "theirs", "QueueArn": arn, "Events": ["s3:ObjectRemoved:*"]}]})
+key = c("kms", "222222222222").create_key(Description="theirs")["KeyMetadata"]["Arn"]
+s3.put_bucket_encryption(Bucket="flow1-app-uploads", ServerSideEncryptionConfiguration={"Rules": [
+    {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]})
+print(key)
 "#,
     );
+    let their_key = out.trim().to_string();
     let t = Topology::example("docs/examples/flow1-upload-trigger.yaml");
     t.rewrite(|s| {
         s.replace(
@@ -134,27 +141,37 @@ s3.put_bucket_notification_configuration(Bucket="flow1-app-uploads", Notificatio
     let notifications = || {
         let out = emu.oob(
             r#"
-n = c("s3", "222222222222").get_bucket_notification_configuration(Bucket="flow1-app-uploads")
+s3 = c("s3", "222222222222")
+n = s3.get_bucket_notification_configuration(Bucket="flow1-app-uploads")
+e = s3.get_bucket_encryption(Bucket="flow1-app-uploads")["ServerSideEncryptionConfiguration"]["Rules"][0]
 print(json.dumps({"queues": [q["Id"] for q in n.get("QueueConfigurations", [])],
-                  "eventbridge": "EventBridgeConfiguration" in n}))
+                  "eventbridge": "EventBridgeConfiguration" in n,
+                  "key": e["ApplyServerSideEncryptionByDefault"].get("KMSMasterKeyID")}))
 "#,
         );
         serde_json::from_str::<serde_json::Value>(out.trim())
             .unwrap_or_else(|e| panic!("{e}: {out}"))
     };
+    let plan = emu.tether(&["plan", "-f", t.arg()]);
+    let shown =
+        String::from_utf8_lossy(&plan.stdout).to_string() + &String::from_utf8_lossy(&plan.stderr);
+    assert!(
+        shown.contains(&their_key) && shown.contains("flow1-release-source"),
+        "the plan says the source role needs their key: {shown}"
+    );
     applied(emu, &t);
     assert_eq!(
         notifications(),
-        serde_json::json!({"queues": ["theirs"], "eventbridge": true}),
-        "triggered: EventBridge on, their queue kept"
+        serde_json::json!({"queues": ["theirs"], "eventbridge": true, "key": their_key}),
+        "triggered: EventBridge on, their queue and encryption kept"
     );
     plan_is_empty(emu, &t);
     t.rewrite(|s| s[..s.find("triggers:").expect("flow 1 has a trigger")].to_string());
     applied(emu, &t);
     assert_eq!(
         notifications(),
-        serde_json::json!({"queues": ["theirs"], "eventbridge": false}),
-        "trigger removed: EventBridge off, their queue kept"
+        serde_json::json!({"queues": ["theirs"], "eventbridge": false, "key": their_key}),
+        "trigger removed: EventBridge off, their queue and encryption kept"
     );
     plan_is_empty(emu, &t);
 }

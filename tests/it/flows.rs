@@ -701,9 +701,9 @@ fn flow3_source_in_another_account() {
     // The bucket is encrypted with that key, versioned, private.
     assert_eq!(
         bucket.encryption,
-        tether::resource::Encryption::AwsKms {
+        Some(tether::resource::Encryption::AwsKms {
             key: "${tools/us-east-1/kms_key.flow3-artifacts.arn}".into()
-        }
+        })
     );
     assert!(bucket.versioning && bucket.block_public_access);
 

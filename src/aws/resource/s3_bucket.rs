@@ -170,8 +170,9 @@ impl Provider for BucketSpec {
                 .await
                 .map_err(sdk(a, "writing versioning"))?;
         }
-        if want("encryption") {
-            let default = match &x.encryption {
+        // `None`: the bucket's own default encryption stays as it is (adopted).
+        if let Some(encryption) = x.encryption.as_ref().filter(|_| want("encryption")) {
+            let default = match encryption {
                 crate::resource::Encryption::Aes256 => ServerSideEncryptionByDefault::builder()
                     .sse_algorithm(ServerSideEncryption::Aes256)
                     .build(),
@@ -186,7 +187,7 @@ impl Provider for BucketSpec {
             let rule = ServerSideEncryptionRule::builder()
                 .apply_server_side_encryption_by_default(default)
                 .bucket_key_enabled(matches!(
-                    x.encryption,
+                    encryption,
                     crate::resource::Encryption::AwsKms { .. }
                 ))
                 .build();
@@ -355,7 +356,7 @@ fn foreign_bucket(cx: &ReadCx, r: &Resource, b: &BucketSpec) -> Observed {
         name: b.name.clone(),
         arn: b.arn.clone(),
         versioning: false,
-        encryption: Encryption::Aes256,
+        encryption: Some(Encryption::Aes256),
         block_public_access: false,
         policy_statements: Vec::new(),
         eventbridge_notifications: false,
@@ -470,7 +471,7 @@ async fn read_bucket(
         name: name.to_string(),
         arn: format!("arn:aws:s3:::{name}"),
         versioning,
-        encryption,
+        encryption: Some(encryption),
         block_public_access,
         policy_statements: statements,
         eventbridge_notifications: eventbridge,
