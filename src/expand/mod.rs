@@ -11,6 +11,7 @@
 //! `iam:PassedToService`. No Allow statement uses an action wildcard, except the key
 //! administration statement for the key's own account root.
 
+mod actions;
 pub mod policy;
 
 use crate::diag::{Diagnostic, YamlPath};
@@ -18,6 +19,7 @@ use crate::model::*;
 use crate::names;
 use crate::plan::unknown;
 use crate::region::Region;
+use crate::resource;
 use crate::resource::*;
 use policy::{PolicyDocument, Statement};
 use std::collections::{BTreeMap, BTreeSet};
@@ -427,7 +429,6 @@ impl<'a> Ex<'a> {
     // ----- pipelines ------------------------------------------------------------------
 
     fn pipeline(&mut self, pl: &Pipeline) {
-        let t = self.t;
         let a = pl.account.as_str();
         let region = &pl.region;
         let part = region.partition();
@@ -441,31 +442,30 @@ impl<'a> Ex<'a> {
         let role_arn = self.role_arn(a, &role_name);
         self.trust_service(&role, "codepipeline.amazonaws.com", a, None);
 
-        let mut deps: BTreeSet<Address> = BTreeSet::new();
-        deps.insert(role.clone());
+        let mut p = actions::Pipe {
+            pl,
+            role: role.clone(),
+            role_arn: role_arn.clone(),
+            action_roles: BTreeMap::new(),
+            exec_roles: BTreeMap::new(),
+            deps: BTreeSet::from([role.clone()]),
+        };
 
         // Every region an action runs in needs an artifact store in the pipeline's account.
-        let mut regions: BTreeSet<Region> = BTreeSet::new();
-        regions.insert(region.clone());
-        for st in &pl.stages {
-            for act in &st.actions {
-                match &act.kind {
-                    ActionKind::Build { region, .. }
-                    | ActionKind::CloudFormation { region, .. }
-                    | ActionKind::Commands { region, .. }
-                    | ActionKind::Invoke { region, .. } => {
-                        regions.insert(region.clone());
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let mut regions: BTreeSet<Region> = BTreeSet::from([region.clone()]);
+        regions.extend(
+            pl.stages
+                .iter()
+                .flat_map(|st| &st.actions)
+                .filter_map(|act| actions::region(&act.kind))
+                .cloned(),
+        );
         let mut stores = BTreeMap::new();
         for r in &regions {
             self.use_store(&role, &role_arn, a, r, true, &origin);
             let (bucket, _) = self.store_names(a, r);
             let (b_addr, k_addr) = self.store_addresses(a, r);
-            deps.insert(b_addr);
+            p.deps.insert(b_addr);
             // By key ARN: "for cross-account actions, you can only use the key ID or key
             // ARN" (CodePipeline API reference, EncryptionKey), and an ARN AWS assigns
             // is known only once the key exists.
@@ -476,414 +476,25 @@ impl<'a> Ex<'a> {
                     key: unknown::reference(&k_addr),
                 },
             );
-            deps.insert(k_addr);
+            p.deps.insert(k_addr);
         }
 
-        // Roles in other accounts, drafted as actions need them.
-        let mut action_roles: BTreeMap<Key, (Address, String)> = BTreeMap::new();
-        let mut exec_roles: BTreeMap<Key, (Address, String)> = BTreeMap::new();
         let mut stages = Vec::new();
-
         for st in &pl.stages {
-            let mut actions = Vec::new();
+            let mut specs = Vec::new();
             let mut run_order = 0u32;
             for act in &st.actions {
-                run_order = act.run_order.unwrap_or(run_order + 1);
-                let inputs: Vec<String> = act.input.iter().cloned().collect();
-                let outputs: Vec<String> = act.output.iter().cloned().collect();
-                let base = |category: &str, provider: &str| ActionSpec {
-                    name: act.name.clone(),
-                    category: category.into(),
-                    owner: "AWS".into(),
-                    provider: provider.into(),
-                    version: "1".into(),
-                    run_order,
-                    configuration: BTreeMap::new(),
-                    commands: Vec::new(),
-                    input_artifacts: inputs.clone(),
-                    output_artifacts: outputs.clone(),
-                    role_arn: None,
-                    region: None,
-                };
-                let in_region = |r: &Region| (r != region).then(|| r.to_string());
-                match &act.kind {
-                    ActionKind::Source(src) => {
-                        let poll = if self.triggered.contains(&pl.key) {
-                            "false"
-                        } else {
-                            "true"
-                        };
-                        let (spec, source_account) = match src {
-                            Source::S3 { bucket, key } => {
-                                self.source_buckets.insert(bucket.clone());
-                                let b = &t.buckets[bucket];
-                                let mut s = base("Source", "S3");
-                                s.configuration = cfg(&[
-                                    ("S3Bucket", b.name.as_str()),
-                                    ("S3ObjectKey", key.as_str()),
-                                    ("PollForSourceChanges", poll),
-                                ]);
-                                (s, b.account.clone())
-                            }
-                            Source::CodeCommit {
-                                account,
-                                repository,
-                                branch,
-                                ..
-                            } => {
-                                let mut s = base("Source", "CodeCommit");
-                                s.configuration = cfg(&[
-                                    ("RepositoryName", repository.as_str()),
-                                    ("BranchName", branch.as_str()),
-                                    ("PollForSourceChanges", "true"),
-                                    ("OutputArtifactFormat", "CODE_ZIP"),
-                                ]);
-                                (s, account.clone())
-                            }
-                            Source::Connection {
-                                arn,
-                                repository,
-                                branch,
-                            } => {
-                                let mut s = base("Source", "CodeStarSourceConnection");
-                                s.configuration = cfg(&[
-                                    ("ConnectionArn", arn.as_str()),
-                                    ("FullRepositoryId", repository.as_str()),
-                                    ("BranchName", branch.as_str()),
-                                    ("OutputArtifactFormat", "CODE_ZIP"),
-                                    ("DetectChanges", "true"),
-                                ]);
-                                self.grant(
-                                    &role,
-                                    "tether",
-                                    Statement::allow([
-                                        "codeconnections:UseConnection",
-                                        "codestar-connections:UseConnection",
-                                    ])
-                                    .sid("UseConnections")
-                                    .on([arn.clone()]),
-                                );
-                                (s, a.to_string())
-                            }
-                        };
-                        let mut spec = spec;
-                        // The identity that reads the source: the pipeline role, or a
-                        // role in the source's account that the pipeline role assumes.
-                        let reader = if source_account == a {
-                            role.clone()
-                        } else {
-                            let name = self.role_name(&[&pl.key, "source"]);
-                            let sr = self.role(&source_account, &name, &act.origin);
-                            let sr_arn = self.role_arn(&source_account, &name);
-                            self.trust_role(&sr, role_arn.clone(), Some(&role));
-                            self.use_store(&sr, &sr_arn, a, region, true, &act.origin);
-                            self.assume(&role, &sr_arn);
-                            deps.insert(sr.clone());
-                            spec.role_arn = Some(sr_arn);
-                            sr
-                        };
-                        match src {
-                            Source::S3 { bucket, key } => {
-                                let b = &t.buckets[bucket];
-                                let barn = format!("arn:{}:s3:::{}", b.region.partition(), b.name);
-                                self.grant(
-                                    &reader,
-                                    "tether",
-                                    Statement::allow(["s3:GetObject", "s3:GetObjectVersion"])
-                                        .sid("SourceObjects")
-                                        .on([format!("{barn}/{key}")]),
-                                );
-                                self.grant(
-                                    &reader,
-                                    "tether",
-                                    Statement::allow(["s3:GetBucketVersioning"])
-                                        .sid("SourceBuckets")
-                                        .on([barn]),
-                                );
-                            }
-                            Source::CodeCommit {
-                                account,
-                                region: r,
-                                repository,
-                                ..
-                            } => {
-                                let repo = format!(
-                                    "arn:{}:codecommit:{r}:{}:{repository}",
-                                    r.partition(),
-                                    self.id(account)
-                                );
-                                self.grant(
-                                    &reader,
-                                    "tether",
-                                    Statement::allow([
-                                        "codecommit:CancelUploadArchive",
-                                        "codecommit:GetBranch",
-                                        "codecommit:GetCommit",
-                                        "codecommit:GetRepository",
-                                        "codecommit:GetUploadArchiveStatus",
-                                        "codecommit:UploadArchive",
-                                    ])
-                                    .sid("SourceRepositories")
-                                    .on([repo]),
-                                );
-                            }
-                            Source::Connection { .. } => {}
-                        }
-                        actions.push(spec);
-                    }
-                    ActionKind::Build {
-                        project,
-                        region: r,
-                        service_role,
-                        env,
-                    } => {
-                        let mut s = base("Build", "CodeBuild");
-                        s.region = in_region(r);
-                        let project_arn = format!(
-                            "arn:{}:codebuild:{r}:{pid}:project/{project}",
-                            r.partition()
-                        );
-                        self.grant(
-                            &role,
-                            "tether",
-                            Statement::allow(["codebuild:BatchGetBuilds", "codebuild:StartBuild"])
-                                .sid("StartBuilds")
-                                .on([project_arn]),
-                        );
-                        // Pipeline variables reach builds as environment variables.
-                        let mut vars: Vec<serde_json::Value> = pl
-                            .variables
-                            .keys()
-                            .map(|k| {
-                                serde_json::json!({"name": k, "type": "PLAINTEXT", "value": format!("#{{variables.{k}}}")})
-                            })
-                            .collect();
-                        vars.extend(env.iter().map(|(k, v)| {
-                            serde_json::json!({"name": k, "type": "PLAINTEXT", "value": v})
-                        }));
-                        s.configuration
-                            .insert("ProjectName".into(), project.clone());
-                        if !vars.is_empty() {
-                            s.configuration.insert(
-                                "EnvironmentVariables".into(),
-                                serde_json::Value::Array(vars).to_string(),
-                            );
-                        }
-                        if let Some(sr) = service_role {
-                            // The project's role is external: admitted to the store's
-                            // bucket and key policies, never modified.
-                            let store = self.store(a, r, &act.origin);
-                            store.readers.insert(sr.clone());
-                            if act.output.is_some() {
-                                store.writers.insert(sr.clone());
-                            }
-                        }
-                        actions.push(s);
-                    }
-                    ActionKind::CloudFormation {
-                        account: target,
-                        region: r,
-                        stack,
-                        template,
-                        parameters,
-                        capabilities,
-                        change_set,
-                        execution,
-                    } => {
-                        let actor = self.actor(
-                            pl,
-                            &role,
-                            &role_arn,
-                            target,
-                            r,
-                            &act.origin,
-                            &mut action_roles,
-                            &mut deps,
-                        );
-                        let exec = self.execution(
-                            pl,
-                            target,
-                            execution,
-                            &act.origin,
-                            &mut exec_roles,
-                            &mut deps,
-                        );
-                        self.deploys(&actor, target, r, std::slice::from_ref(stack), &exec);
-                        let mut conf =
-                            cfg(&[("StackName", stack.as_str()), ("RoleArn", exec.as_str())]);
-                        if let Some(i) = &act.input {
-                            conf.insert("TemplatePath".into(), format!("{i}::{template}"));
-                        }
-                        if !capabilities.is_empty() {
-                            conf.insert("Capabilities".into(), capabilities.join(","));
-                        }
-                        if !parameters.is_empty() {
-                            conf.insert(
-                                "ParameterOverrides".into(),
-                                serde_json::to_string(parameters).expect("string map serialises"),
-                            );
-                        }
-                        let actor_arn =
-                            (target != &pl.account).then(|| action_roles[target].1.clone());
-                        if *change_set {
-                            let change_set_name = format!("tether-{}", stack);
-                            let mut create = base("Deploy", "CloudFormation");
-                            create.name = format!("{}-create", act.name);
-                            create.configuration = conf.clone();
-                            create
-                                .configuration
-                                .insert("ActionMode".into(), "CHANGE_SET_REPLACE".into());
-                            create
-                                .configuration
-                                .insert("ChangeSetName".into(), change_set_name.clone());
-                            create.role_arn = actor_arn.clone();
-                            create.region = in_region(r);
-                            let mut exec_step = base("Deploy", "CloudFormation");
-                            exec_step.name = format!("{}-execute", act.name);
-                            exec_step.run_order = run_order + 1;
-                            exec_step.input_artifacts = Vec::new();
-                            exec_step.configuration = cfg(&[
-                                ("ActionMode", "CHANGE_SET_EXECUTE"),
-                                ("ChangeSetName", change_set_name.as_str()),
-                                ("StackName", stack.as_str()),
-                            ]);
-                            exec_step.role_arn = actor_arn;
-                            exec_step.region = in_region(r);
-                            actions.push(create);
-                            actions.push(exec_step);
-                            run_order += 1;
-                        } else {
-                            let mut s = base("Deploy", "CloudFormation");
-                            s.configuration = conf;
-                            s.configuration
-                                .insert("ActionMode".into(), "CREATE_UPDATE".into());
-                            s.role_arn = actor_arn;
-                            s.region = in_region(r);
-                            actions.push(s);
-                        }
-                    }
-                    ActionKind::Commands {
-                        account: target,
-                        region: r,
-                        commands,
-                        stacks,
-                        execution,
-                    } => {
-                        let actor = self.actor(
-                            pl,
-                            &role,
-                            &role_arn,
-                            target,
-                            r,
-                            &act.origin,
-                            &mut action_roles,
-                            &mut deps,
-                        );
-                        // Commands write their logs to the pipeline's log group.
-                        let group = format!(
-                            "arn:{}:logs:{r}:{pid}:log-group:/aws/codepipeline/{}",
-                            r.partition(),
-                            pl.name
-                        );
-                        self.grant(
-                            &actor,
-                            "tether",
-                            Statement::allow([
-                                "logs:CreateLogGroup",
-                                "logs:CreateLogStream",
-                                "logs:PutLogEvents",
-                            ])
-                            .sid("CommandLogs")
-                            .on([group.clone(), format!("{group}:*")]),
-                        );
-                        if let Some(execution) = execution {
-                            let exec = self.execution(
-                                pl,
-                                target,
-                                execution,
-                                &act.origin,
-                                &mut exec_roles,
-                                &mut deps,
-                            );
-                            self.deploys(&actor, target, r, stacks, &exec);
-                        }
-                        let mut s = base("Compute", "Commands");
-                        s.commands = commands.clone();
-                        s.role_arn =
-                            (target != &pl.account).then(|| action_roles[target].1.clone());
-                        s.region = in_region(r);
-                        actions.push(s);
-                    }
-                    ActionKind::Approval {
-                        notify,
-                        message,
-                        url,
-                    } => {
-                        let mut s = base("Approval", "Manual");
-                        if let Some(topic) = notify {
-                            s.configuration
-                                .insert("NotificationArn".into(), topic.clone());
-                            self.grant(
-                                &role,
-                                "tether",
-                                Statement::allow(["sns:Publish"])
-                                    .sid("NotifyApprovers")
-                                    .on([topic.clone()]),
-                            );
-                        }
-                        if let Some(m) = message {
-                            s.configuration.insert("CustomData".into(), m.clone());
-                        }
-                        if let Some(u) = url {
-                            s.configuration
-                                .insert("ExternalEntityLink".into(), u.clone());
-                        }
-                        actions.push(s);
-                    }
-                    ActionKind::Invoke {
-                        function,
-                        account: target,
-                        region: r,
-                        parameters,
-                    } => {
-                        let actor = self.actor(
-                            pl,
-                            &role,
-                            &role_arn,
-                            target,
-                            r,
-                            &act.origin,
-                            &mut action_roles,
-                            &mut deps,
-                        );
-                        let function_arn = format!(
-                            "arn:{}:lambda:{r}:{}:function:{function}",
-                            r.partition(),
-                            self.id(target)
-                        );
-                        self.grant(
-                            &actor,
-                            "tether",
-                            Statement::allow(["lambda:InvokeFunction"])
-                                .sid("InvokeFunctions")
-                                .on([function_arn]),
-                        );
-                        let mut s = base("Invoke", "Lambda");
-                        s.configuration
-                            .insert("FunctionName".into(), function.clone());
-                        if let Some(p) = parameters {
-                            s.configuration.insert("UserParameters".into(), p.clone());
-                        }
-                        s.role_arn =
-                            (target != &pl.account).then(|| action_roles[target].1.clone());
-                        s.region = in_region(r);
-                        actions.push(s);
-                    }
-                }
+                let declared = self.action(&mut p, act, act.run_order.unwrap_or(run_order + 1));
+                run_order = declared
+                    .iter()
+                    .map(|s| s.run_order)
+                    .max()
+                    .unwrap_or(run_order);
+                specs.extend(declared);
             }
             stages.push(StageSpec {
                 name: st.name.clone(),
-                actions,
+                actions: specs,
             });
         }
 
@@ -911,144 +522,9 @@ impl<'a> Ex<'a> {
                 stages,
             }),
             tags,
-            depends_on: deps,
+            depends_on: p.deps,
             origin: origin.to_string(),
         });
-    }
-
-    fn assume(&mut self, role: &Address, target_arn: &str) {
-        self.grant(
-            role,
-            "tether",
-            Statement::allow(["sts:AssumeRole"])
-                .sid("AssumeActionRoles")
-                .on([target_arn.to_string()]),
-        );
-    }
-
-    /// The role that performs an action in `target`: the pipeline role in its own
-    /// account, otherwise the pipeline's action role there (drafted on first use).
-    #[allow(clippy::too_many_arguments)]
-    fn actor(
-        &mut self,
-        pl: &Pipeline,
-        pipeline_role: &Address,
-        pipeline_role_arn: &str,
-        target: &Key,
-        region: &Region,
-        origin: &YamlPath,
-        action_roles: &mut BTreeMap<Key, (Address, String)>,
-        deps: &mut BTreeSet<Address>,
-    ) -> Address {
-        if *target == pl.account {
-            return pipeline_role.clone();
-        }
-        let (address, arn) = match action_roles.get(target) {
-            Some(x) => x.clone(),
-            None => {
-                let name = self.role_name(&[&pl.key, "action"]);
-                let address = self.role(target, &name, origin);
-                let arn = self.role_arn(target, &name);
-                self.trust_role(&address, pipeline_role_arn.to_string(), Some(pipeline_role));
-                self.assume(pipeline_role, &arn);
-                deps.insert(address.clone());
-                action_roles.insert(target.clone(), (address.clone(), arn.clone()));
-                (address, arn)
-            }
-        };
-        // Cross-account actions read their input from the store of their region.
-        self.use_store(&address, &arn, &pl.account, region, false, origin);
-        address
-    }
-
-    /// The execution role ARN for a deployment, drafting the derived one when needed.
-    fn execution(
-        &mut self,
-        pl: &Pipeline,
-        target: &Key,
-        execution: &Execution,
-        origin: &YamlPath,
-        exec_roles: &mut BTreeMap<Key, (Address, String)>,
-        deps: &mut BTreeSet<Address>,
-    ) -> String {
-        match execution {
-            Execution::Existing(RoleRef::Arn(arn)) => arn.clone(),
-            Execution::Existing(RoleRef::Topology(key)) => {
-                let r = &self.t.roles[key];
-                let arn = self.role_arn(&r.account, &r.name);
-                deps.insert(self.role_address(&r.account, &r.name));
-                arn
-            }
-            Execution::Derived { policies } => {
-                let (address, arn) = match exec_roles.get(target) {
-                    Some(x) => x.clone(),
-                    None => {
-                        let name = self.role_name(&[&pl.key, "cfn-exec"]);
-                        let address = self.role(target, &name, origin);
-                        let arn = self.role_arn(target, &name);
-                        self.trust_service(&address, "cloudformation.amazonaws.com", target, None);
-                        deps.insert(address.clone());
-                        exec_roles.insert(target.clone(), (address.clone(), arn.clone()));
-                        (address, arn)
-                    }
-                };
-                let draft = self.roles.get_mut(&address).expect("drafted");
-                draft.managed.extend(policies.iter().cloned());
-                arn
-            }
-        }
-    }
-
-    /// CloudFormation permissions for `actor` on `stacks`, and passing `exec` to
-    /// CloudFormation only.
-    fn deploys(
-        &mut self,
-        actor: &Address,
-        target: &Key,
-        region: &Region,
-        stacks: &[String],
-        exec: &str,
-    ) {
-        let tid = self.id(target);
-        let stack_arns: Vec<String> = stacks
-            .iter()
-            .map(|s| {
-                format!(
-                    "arn:{}:cloudformation:{region}:{tid}:stack/{s}/*",
-                    region.partition()
-                )
-            })
-            .collect();
-        self.grant(
-            actor,
-            "tether",
-            Statement::allow([
-                "cloudformation:CreateChangeSet",
-                "cloudformation:CreateStack",
-                "cloudformation:DeleteChangeSet",
-                "cloudformation:DeleteStack",
-                "cloudformation:DescribeChangeSet",
-                "cloudformation:DescribeStackEvents",
-                "cloudformation:DescribeStacks",
-                "cloudformation:ExecuteChangeSet",
-                "cloudformation:GetTemplate",
-                "cloudformation:UpdateStack",
-            ])
-            .sid("DeployStacks")
-            .on(stack_arns),
-        );
-        self.grant(
-            actor,
-            "tether",
-            Statement::allow(["iam:PassRole"])
-                .sid("PassExecutionRoles")
-                .on([exec.to_string()])
-                .when(
-                    "StringEquals",
-                    "iam:PassedToService",
-                    ["cloudformation.amazonaws.com"],
-                ),
-        );
     }
 
     // ----- triggers -------------------------------------------------------------------

@@ -1,0 +1,210 @@
+//! Pipeline actions, one module per kind. Each module derives its action's declaration
+//! (the `ActionSpec` CodePipeline receives) and its grants (the statements on the roles
+//! the action runs as); `Ex::pipeline` in `expand/mod.rs` orchestrates them. Adding a
+//! kind is one module here and one line in [`Ex::action`].
+
+mod approval;
+mod build;
+mod cloudformation;
+mod commands;
+mod invoke;
+mod source;
+
+use super::policy::Statement;
+use super::resource::{ActionSpec, Address};
+use super::Ex;
+use crate::diag::YamlPath;
+use crate::model::{Action, ActionKind, Execution, Key, Pipeline, RoleRef};
+use crate::region::Region;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the actions of one pipeline share while they are derived.
+pub(super) struct Pipe<'a> {
+    pub pl: &'a Pipeline,
+    /// The pipeline role: its address and ARN.
+    pub role: Address,
+    pub role_arn: String,
+    /// Roles in other accounts, drafted as actions need them: account → (address, ARN).
+    pub action_roles: BTreeMap<Key, (Address, String)>,
+    pub exec_roles: BTreeMap<Key, (Address, String)>,
+    /// What the pipeline must be created after.
+    pub deps: BTreeSet<Address>,
+}
+
+impl Pipe<'_> {
+    /// `region` when it is not the pipeline's: the action declaration's `region`.
+    pub fn elsewhere(&self, region: &Region) -> Option<String> {
+        (*region != self.pl.region).then(|| region.to_string())
+    }
+}
+
+/// The region an action runs in, when its kind lets it run outside the pipeline's:
+/// every such region needs an artifact store in the pipeline's account.
+pub(super) fn region(kind: &ActionKind) -> Option<&Region> {
+    match kind {
+        ActionKind::Build { region, .. }
+        | ActionKind::CloudFormation { region, .. }
+        | ActionKind::Commands { region, .. }
+        | ActionKind::Invoke { region, .. } => Some(region),
+        ActionKind::Source(_) | ActionKind::Approval { .. } => None,
+    }
+}
+
+impl Ex<'_> {
+    /// The declarations of one action of the topology (two for a change set), each
+    /// derived by the module of its kind, which also grants what the action needs.
+    pub(super) fn action(&mut self, p: &mut Pipe, act: &Action, run_order: u32) -> Vec<ActionSpec> {
+        let base = ActionSpec {
+            name: act.name.clone(),
+            category: String::new(),
+            owner: "AWS".into(),
+            provider: String::new(),
+            version: "1".into(),
+            run_order,
+            configuration: BTreeMap::new(),
+            commands: Vec::new(),
+            input_artifacts: act.input.iter().cloned().collect(),
+            output_artifacts: act.output.iter().cloned().collect(),
+            role_arn: None,
+            region: None,
+        };
+        match &act.kind {
+            ActionKind::Source(src) => vec![source::declare(self, p, act, src, base)],
+            ActionKind::Build { .. } => vec![build::declare(self, p, act, base)],
+            ActionKind::CloudFormation { .. } => cloudformation::declare(self, p, act, base),
+            ActionKind::Commands { .. } => vec![commands::declare(self, p, act, base)],
+            ActionKind::Approval { .. } => vec![approval::declare(self, p, act, base)],
+            ActionKind::Invoke { .. } => vec![invoke::declare(self, p, act, base)],
+        }
+    }
+
+    /// Lets `role` assume `target_arn` (an action or source role of its pipeline).
+    fn assume(&mut self, role: &Address, target_arn: &str) {
+        self.grant(
+            role,
+            "tether",
+            Statement::allow(["sts:AssumeRole"])
+                .sid("AssumeActionRoles")
+                .on([target_arn.to_string()]),
+        );
+    }
+
+    /// The role that performs an action in `target`: the pipeline role in its own
+    /// account, otherwise the pipeline's action role there (drafted on first use).
+    fn actor(&mut self, p: &mut Pipe, target: &Key, region: &Region, origin: &YamlPath) -> Address {
+        if *target == p.pl.account {
+            return p.role.clone();
+        }
+        let (address, arn) = match p.action_roles.get(target) {
+            Some(x) => x.clone(),
+            None => {
+                let name = self.role_name(&[&p.pl.key, "action"]);
+                let address = self.role(target, &name, origin);
+                let arn = self.role_arn(target, &name);
+                self.trust_role(&address, p.role_arn.clone(), Some(&p.role));
+                self.assume(&p.role, &arn);
+                p.deps.insert(address.clone());
+                p.action_roles
+                    .insert(target.clone(), (address.clone(), arn.clone()));
+                (address, arn)
+            }
+        };
+        // Cross-account actions read their input from the store of their region.
+        self.use_store(&address, &arn, &p.pl.account, region, false, origin);
+        address
+    }
+
+    /// The ARN of the action role an action in `target` declares, when it needs one.
+    fn actor_arn(&self, p: &Pipe, target: &Key) -> Option<String> {
+        (*target != p.pl.account).then(|| p.action_roles[target].1.clone())
+    }
+
+    /// The execution role ARN for a deployment, drafting the derived one when needed.
+    fn execution(
+        &mut self,
+        p: &mut Pipe,
+        target: &Key,
+        execution: &Execution,
+        origin: &YamlPath,
+    ) -> String {
+        match execution {
+            Execution::Existing(RoleRef::Arn(arn)) => arn.clone(),
+            Execution::Existing(RoleRef::Topology(key)) => {
+                let r = &self.t.roles[key];
+                let arn = self.role_arn(&r.account, &r.name);
+                p.deps.insert(self.role_address(&r.account, &r.name));
+                arn
+            }
+            Execution::Derived { policies } => {
+                let (address, arn) = match p.exec_roles.get(target) {
+                    Some(x) => x.clone(),
+                    None => {
+                        let name = self.role_name(&[&p.pl.key, "cfn-exec"]);
+                        let address = self.role(target, &name, origin);
+                        let arn = self.role_arn(target, &name);
+                        self.trust_service(&address, "cloudformation.amazonaws.com", target, None);
+                        p.deps.insert(address.clone());
+                        p.exec_roles
+                            .insert(target.clone(), (address.clone(), arn.clone()));
+                        (address, arn)
+                    }
+                };
+                let draft = self.roles.get_mut(&address).expect("drafted");
+                draft.managed.extend(policies.iter().cloned());
+                arn
+            }
+        }
+    }
+
+    /// CloudFormation permissions for `actor` on `stacks`, and passing `exec` to
+    /// CloudFormation only.
+    fn deploys(
+        &mut self,
+        actor: &Address,
+        target: &Key,
+        region: &Region,
+        stacks: &[String],
+        exec: &str,
+    ) {
+        let tid = self.id(target);
+        let stack_arns: Vec<String> = stacks
+            .iter()
+            .map(|s| {
+                format!(
+                    "arn:{}:cloudformation:{region}:{tid}:stack/{s}/*",
+                    region.partition()
+                )
+            })
+            .collect();
+        self.grant(
+            actor,
+            "tether",
+            Statement::allow([
+                "cloudformation:CreateChangeSet",
+                "cloudformation:CreateStack",
+                "cloudformation:DeleteChangeSet",
+                "cloudformation:DeleteStack",
+                "cloudformation:DescribeChangeSet",
+                "cloudformation:DescribeStackEvents",
+                "cloudformation:DescribeStacks",
+                "cloudformation:ExecuteChangeSet",
+                "cloudformation:GetTemplate",
+                "cloudformation:UpdateStack",
+            ])
+            .sid("DeployStacks")
+            .on(stack_arns),
+        );
+        self.grant(
+            actor,
+            "tether",
+            Statement::allow(["iam:PassRole"])
+                .sid("PassExecutionRoles")
+                .on([exec.to_string()])
+                .when(
+                    "StringEquals",
+                    "iam:PassedToService",
+                    ["cloudformation.amazonaws.com"],
+                ),
+        );
+    }
+}
