@@ -6,8 +6,10 @@
 //! no randomness, and the same input always gives byte-identical output.
 //!
 //! Least privilege is the rule: exact ARNs for every resource, a KMS key's (which AWS
-//! assigns) by a reference filled once the key exists (`plan::unknown`); service-principal trusts carry `aws:SourceAccount`
-//! (and `aws:SourceArn` where the source is known); `iam:PassRole` is limited with
+//! assigns) by a reference filled once the key exists (`plan::unknown`);
+//! service-principal trusts carry `aws:SourceAccount` (and `aws:SourceArn` where the
+//! source is known) where the service documents sending them (see
+//! `SENDS_SOURCE_KEYS`); `iam:PassRole` is limited with
 //! `iam:PassedToService`. No Allow statement uses an action wildcard, except the key
 //! administration statement for the key's own account root.
 
@@ -308,16 +310,8 @@ impl<'a> Ex<'a> {
         source_account: &str,
         source_arn: Option<String>,
     ) {
-        let account_id = self.id(source_account).to_string();
+        let s = service_trust(service, self.id(source_account), source_arn);
         let draft = self.roles.get_mut(role).expect("role drafted");
-        let mut s = Statement::allow(["sts:AssumeRole"]).service(service).when(
-            "StringEquals",
-            "aws:SourceAccount",
-            [account_id],
-        );
-        if let Some(arn) = source_arn {
-            s = s.when("ArnEquals", "aws:SourceArn", [arn]);
-        }
         draft.trust.push(s);
     }
 
@@ -849,13 +843,7 @@ impl<'a> Ex<'a> {
             );
         }
         for s in services {
-            draft
-                .trust
-                .push(Statement::allow(["sts:AssumeRole"]).service(&s).when(
-                    "StringEquals",
-                    "aws:SourceAccount",
-                    [account_id.clone()],
-                ));
+            draft.trust.push(service_trust(&s, &account_id, None));
         }
         draft.managed.extend(r.managed_policies.iter().cloned());
         if !r.statements.is_empty() {
@@ -1232,6 +1220,33 @@ fn key_users<const N: usize>(actions: [&str; N], roles: &BTreeSet<String>) -> St
         .when("ArnEquals", "aws:PrincipalArn", roles.clone())
 }
 
+/// Services whose documentation says that they send `aws:SourceAccount` and
+/// `aws:SourceArn` when they assume a role, with the page that says so. Only their trusts
+/// carry those conditions: a condition on a key the service does not send denies the
+/// service for good. CodePipeline's own guidance ("Create the CodePipeline service role
+/// (CLI)", https://docs.aws.amazon.com/codepipeline/latest/userguide/pipelines-create-service-role-cli.html)
+/// shows its service role's trust policy without one, and CloudFormation ("CloudFormation
+/// service role", https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-iam-servicerole.html)
+/// documents none; a role handed to a service is guarded by `iam:PassRole` limited with
+/// `iam:PassedToService` instead.
+const SENDS_SOURCE_KEYS: &[(&str, &str)] = &[(
+    "events.amazonaws.com",
+    "https://docs.aws.amazon.com/eventbridge/latest/userguide/cross-service-confused-deputy-prevention.html",
+)];
+
+/// A trust statement for `service`, with `aws:SourceAccount` (and `aws:SourceArn` when
+/// the source is known) where the service documents sending them.
+fn service_trust(service: &str, source_account_id: &str, source_arn: Option<String>) -> Statement {
+    let mut s = Statement::allow(["sts:AssumeRole"]).service(service);
+    if SENDS_SOURCE_KEYS.iter().any(|(x, _)| *x == service) {
+        s = s.when("StringEquals", "aws:SourceAccount", [source_account_id]);
+        if let Some(arn) = source_arn {
+            s = s.when("ArnEquals", "aws:SourceArn", [arn]);
+        }
+    }
+    s
+}
+
 fn cfg(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -1384,6 +1399,77 @@ buckets:
         assert_eq!(
             rule_arn(&r, "1", "bus", "x"),
             "arn:aws:events:eu-west-1:1:rule/bus/x"
+        );
+    }
+}
+
+#[cfg(test)]
+mod trust_tests {
+    use super::actions::testing::*;
+    use serde_json::json;
+
+    /// A pipeline deploying into `dev`, a trigger, and user roles trusted by services.
+    fn topology() -> String {
+        format!(
+            r#"{HEAD}
+buckets:
+  uploads: {{ account: tools, name: t-uploads }}
+roles:
+  by-events: {{ account: dev, trust: [{{ service: events.amazonaws.com }}] }}
+  by-cfn: {{ account: dev, trust: [{{ service: cloudformation.amazonaws.com }}] }}
+pipelines:
+  main:
+    account: tools
+    source: {{ s3: {{ bucket: uploads, key: app.zip }} }}
+    stages:
+      - name: Deploy
+        actions:
+          - name: deploy
+            cloudformation: {{ account: dev, stack: app, template: t.yaml, execution_policies: ["arn:aws:iam::aws:policy/PowerUserAccess"] }}
+triggers:
+  go: {{ bucket: uploads, start: [main] }}
+"#
+        )
+    }
+
+    #[test]
+    fn service_trusts_carry_source_conditions_only_where_the_service_documents_them() {
+        let e = expand(&topology());
+        let trust = |name: &str| serde_json::to_value(&role(&e, name).trust_policy).unwrap();
+        // CodePipeline's own guidance shows its service role's trust policy without a
+        // condition; CloudFormation documents none it sends: iam:PassRole guards them.
+        for (name, service) in [
+            ("t-main-pipeline", "codepipeline.amazonaws.com"),
+            ("t-main-cfn-exec", "cloudformation.amazonaws.com"),
+            ("t-by-cfn", "cloudformation.amazonaws.com"),
+        ] {
+            assert_eq!(
+                trust(name)["Statement"],
+                json!([{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]),
+                "{name}"
+            );
+        }
+        // EventBridge documents both keys when it assumes a target's role.
+        assert_eq!(
+            trust("t-go-start")["Statement"],
+            json!([{
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": "arn:aws:events:us-east-1:111111111111:rule/t-go-start"},
+                    "StringEquals": {"aws:SourceAccount": "111111111111"}
+                }
+            }])
+        );
+        assert_eq!(
+            trust("t-by-events")["Statement"],
+            json!([{
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": "333333333333"}}
+            }])
         );
     }
 }

@@ -202,8 +202,7 @@ iam.create_role(
     {
       "Action": "sts:AssumeRole",
       "Principal": {"Service": "codepipeline.amazonaws.com"},
-      "Effect": "Allow",
-      "Condition": {"StringEquals": {"aws:SourceAccount": ["123456789012"]}}
+      "Effect": "Allow"
     }
   ],
   "Version": "2012-10-17"

@@ -208,3 +208,87 @@ impl Ex<'_> {
         );
     }
 }
+
+/// Small topologies expanded, and the parts of the result tests look at.
+#[cfg(test)]
+#[allow(dead_code)] // each helper serves some of the kinds' tests
+pub(crate) mod testing {
+    use crate::expand::policy::Statement;
+    use crate::expand::resource::{ActionSpec, PipelineSpec, Resource, RoleSpec};
+    use crate::expand::Expansion;
+
+    /// Accounts and a source every test topology starts from: `tools` holds the
+    /// pipelines, `dev` and `app` are targets.
+    pub const HEAD: &str = r#"version: 1
+name: t
+defaults: { region: us-east-1 }
+accounts:
+  tools: { id: "111111111111" }
+  dev: { id: "333333333333", role: OrganizationAccountAccessRole }
+  app: { id: "222222222222", role: OrganizationAccountAccessRole }
+"#;
+
+    pub fn expand(yaml: &str) -> Expansion {
+        match crate::check_bytes(yaml.as_bytes(), "t.yaml") {
+            Ok(c) => c.expansion,
+            Err(d) => panic!("{d}"),
+        }
+    }
+
+    fn resource<'a>(e: &'a Expansion, kind: &str, name: &str) -> &'a Resource {
+        e.named(kind, name).unwrap_or_else(|| {
+            let all: Vec<&str> = e.resources.iter().map(|r| r.address.as_str()).collect();
+            panic!("no {kind} {name}; have:\n{}", all.join("\n"))
+        })
+    }
+
+    pub fn role<'a>(e: &'a Expansion, name: &str) -> &'a RoleSpec {
+        resource(e, "iam_role", name).role().expect("a role")
+    }
+
+    pub fn pipeline<'a>(e: &'a Expansion, name: &str) -> &'a PipelineSpec {
+        resource(e, "pipeline", name).pipeline().expect("a pipeline")
+    }
+
+    pub fn action<'a>(p: &'a PipelineSpec, name: &str) -> &'a ActionSpec {
+        p.stages
+            .iter()
+            .flat_map(|s| &s.actions)
+            .find(|a| a.name == name)
+            .unwrap_or_else(|| panic!("no action {name}"))
+    }
+
+    /// The statements of a role's `tether` inline policy, as AWS receives them.
+    pub fn identity(e: &Expansion, role_name: &str) -> Vec<serde_json::Value> {
+        role(e, role_name)
+            .inline_policies
+            .get("tether")
+            .map(|p| p.statement.iter().map(json).collect())
+            .unwrap_or_default()
+    }
+
+    /// The statement with `sid` in a role's `tether` policy, if there is one.
+    pub fn sid(e: &Expansion, role_name: &str, sid: &str) -> Option<serde_json::Value> {
+        identity(e, role_name)
+            .into_iter()
+            .find(|s| s["Sid"] == sid)
+    }
+
+    /// The statement of a bucket or key policy whose Sid ends with `suffix`.
+    pub fn managed(e: &Expansion, kind: &str, name: &str, suffix: &str) -> Option<serde_json::Value> {
+        let r = resource(e, kind, name);
+        let statements = match (r.bucket(), r.key()) {
+            (Some(b), _) => &b.policy_statements,
+            (_, Some(k)) => &k.policy_statements,
+            _ => panic!("{kind} {name} has no policy"),
+        };
+        statements
+            .iter()
+            .find(|s| s.sid.as_deref().is_some_and(|x| x.ends_with(suffix)))
+            .map(json)
+    }
+
+    pub fn json(s: &Statement) -> serde_json::Value {
+        serde_json::to_value(s).expect("statements serialise")
+    }
+}
