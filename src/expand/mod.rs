@@ -34,6 +34,14 @@ pub const TAG_ADDRESS: &str = "tether:address";
 pub const TAG_LIFECYCLE: &str = "tether:lifecycle";
 /// Tag recording `force_destroy: true` for the same reason.
 pub const TAG_FORCE_DESTROY: &str = "tether:force-destroy";
+/// What the roles that run actions read of an artifact bucket itself: the bucket
+/// statement of the CodePipeline service role policy ("Manage the CodePipeline service
+/// role").
+const BUCKET_ACTIONS: [&str; 3] = [
+    "s3:GetBucketAcl",
+    "s3:GetBucketLocation",
+    "s3:GetBucketVersioning",
+];
 /// KMS keys wait this many days between scheduled deletion and deletion.
 pub const KEY_DELETION_WINDOW_DAYS: u32 = 30;
 
@@ -108,10 +116,30 @@ struct RoleDraft {
 /// Who uses an artifact store (a bucket and key in one account and region).
 #[derive(Default)]
 struct Store {
+    /// Read objects and the bucket's settings: the roles that run actions, builds.
     readers: BTreeSet<String>,
+    /// Write objects.
     writers: BTreeSet<String>,
+    /// Write objects with an ACL header: the roles that CodePipeline writes artifacts
+    /// as (pipeline and source roles).
+    acl_writers: BTreeSet<String>,
+    /// Read objects only: CloudFormation execution roles, for what a template refers to.
+    executors: BTreeSet<String>,
     deps: BTreeSet<Address>,
     origin: Option<YamlPath>,
+}
+
+/// What a role does with an artifact store. Each use is what an AWS page lists (see
+/// `store_identity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StoreUse {
+    /// Pipeline and source roles: CodePipeline reads and writes artifacts as them.
+    ReadWrite,
+    /// Action roles: CodePipeline reads an action's input artifacts as them.
+    Read,
+    /// CloudFormation execution roles: CloudFormation reads the packaged artifacts a
+    /// template refers to (Lambda code, nested templates) as them.
+    Execution,
 }
 
 /// A bus tether derives to receive a trigger's events.
@@ -131,6 +159,9 @@ struct Ex<'a> {
     /// User buckets: tether-managed policy statements added by other entries.
     bucket_statements: BTreeMap<Key, Vec<Statement>>,
     bucket_deps: BTreeMap<Key, BTreeSet<Address>>,
+    /// Statements for the `tether` policy of user roles, contributed by the pipelines
+    /// (which are expanded before the user roles are drafted), and what they name.
+    user_role_grants: BTreeMap<Key, (Vec<Statement>, BTreeSet<Address>)>,
     notifying_buckets: BTreeSet<Key>,
     source_buckets: BTreeSet<Key>,
     /// Pipelines started by a trigger do not poll their source.
@@ -160,6 +191,7 @@ impl<'a> Ex<'a> {
             buses: BTreeMap::new(),
             bucket_statements: BTreeMap::new(),
             bucket_deps: BTreeMap::new(),
+            user_role_grants: BTreeMap::new(),
             notifying_buckets,
             source_buckets: BTreeSet::new(),
             triggered,
@@ -341,83 +373,111 @@ impl<'a> Ex<'a> {
         )
     }
 
-    /// Lets `role` (an address for derived roles) read (and write) the artifact store of
-    /// `account`/`region`, on both sides: the role's own policy and the store's policies.
+    /// Lets `role` (a derived role) use the artifact store of `account`/`region`, on
+    /// both sides: the role's own policy and the store's bucket and key policies.
     fn use_store(
         &mut self,
         role: &Address,
         role_arn: &str,
         account: &str,
         region: &Region,
-        write: bool,
+        how: StoreUse,
         origin: &YamlPath,
     ) {
-        let store = self.store(account, region, origin);
-        store.readers.insert(role_arn.to_string());
-        if write {
-            store.writers.insert(role_arn.to_string());
+        self.admit(role_arn, account, region, how, origin)
+            .deps
+            .insert(role.clone());
+        let (statements, key) = self.store_identity(account, region, how);
+        for s in statements {
+            self.grant(role, "tether", s);
         }
-        store.deps.insert(role.clone());
-        self.store_identity(role, account, region, write);
+        // The role's policy names the key's ARN, which exists once the key does.
+        self.roles
+            .get_mut(role)
+            .expect("role drafted")
+            .deps
+            .insert(key);
     }
 
-    fn store_identity(&mut self, role: &Address, account: &str, region: &Region, write: bool) {
+    /// Admits `principal` to the bucket and key policies of a store.
+    fn admit(
+        &mut self,
+        principal: &str,
+        account: &str,
+        region: &Region,
+        how: StoreUse,
+        origin: &YamlPath,
+    ) -> &mut Store {
+        let store = self.store(account, region, origin);
+        let p = principal.to_string();
+        match how {
+            StoreUse::ReadWrite => {
+                store.readers.insert(p.clone());
+                store.writers.insert(p.clone());
+                store.acl_writers.insert(p);
+            }
+            StoreUse::Read => {
+                store.readers.insert(p);
+            }
+            StoreUse::Execution => {
+                store.executors.insert(p);
+            }
+        }
+        store
+    }
+
+    /// The statements a role's own policy needs to use a store, and the address of the
+    /// store's key, which they name:
+    ///
+    /// - read-write, what "Manage the CodePipeline service role" (CodePipeline service
+    ///   role policy, https://docs.aws.amazon.com/codepipeline/latest/userguide/how-to-custom-role.html)
+    ///   lists for the artifact bucket: `s3:GetBucketAcl`, `s3:GetBucketLocation`,
+    ///   `s3:GetBucketVersioning` on the bucket, `s3:GetObject`, `s3:GetObjectVersion`,
+    ///   `s3:PutObject`, `s3:PutObjectAcl` on its objects (an upload that carries an ACL
+    ///   header needs `s3:PutObjectAcl`: S3 API Reference, PutObject, "Permissions"),
+    ///   and the key for encrypting and decrypting them;
+    /// - read, the same without the writes (an action role reads its input artifacts);
+    /// - execution, the objects and the key only (CloudFormation reads what a template
+    ///   refers to with the stack's role: CDK's fix for aws-cdk#3765).
+    fn store_identity(
+        &self,
+        account: &str,
+        region: &Region,
+        how: StoreUse,
+    ) -> (Vec<Statement>, Address) {
         let (bucket, _) = self.store_names(account, region);
         let (_, k_addr) = self.store_addresses(account, region);
         let bucket_arn = format!("arn:{}:s3:::{bucket}", region.partition());
+        let write = how == StoreUse::ReadWrite;
         let mut object_actions = vec!["s3:GetObject", "s3:GetObjectVersion"];
         let mut key_actions = vec!["kms:Decrypt", "kms:DescribeKey"];
         let (obj_sid, key_sid) = if write {
-            object_actions.push("s3:PutObject");
+            object_actions.extend(["s3:PutObject", "s3:PutObjectAcl"]);
             key_actions.extend(["kms:Encrypt", "kms:GenerateDataKey"]);
             ("ArtifactsReadWrite", "ArtifactKeysReadWrite")
         } else {
             ("ArtifactsRead", "ArtifactKeysRead")
         };
-        self.grant(
-            role,
-            "tether",
-            Statement::allow(object_actions)
-                .sid(obj_sid)
-                .on([format!("{bucket_arn}/*")]),
-        );
-        self.grant(
-            role,
-            "tether",
-            Statement::allow(["s3:GetBucketLocation", "s3:GetBucketVersioning"])
-                .sid("ArtifactBuckets")
-                .on([bucket_arn]),
-        );
+        let mut out = vec![Statement::allow(object_actions)
+            .sid(obj_sid)
+            .on([format!("{bucket_arn}/*")])];
+        if how != StoreUse::Execution {
+            out.push(
+                Statement::allow(BUCKET_ACTIONS)
+                    .sid("ArtifactBuckets")
+                    .on([bucket_arn]),
+            );
+        }
         // The key by its ARN, known once it exists: not `key/*` narrowed by
         // `kms:ResourceAliases`, since alias changes "might take up to five minutes" to
         // affect authorization (KMS developer guide, "Use aliases to control access to
         // KMS keys"), so the first run after an apply could be denied.
-        let key_stmt = Statement::allow(key_actions)
-            .sid(key_sid)
-            .on([unknown::reference(&k_addr)]);
-        self.grant_key(role, key_stmt);
-        self.roles
-            .get_mut(role)
-            .expect("role drafted")
-            .deps
-            .insert(k_addr);
-    }
-
-    /// Key statements merge on Sid like others.
-    fn grant_key(&mut self, role: &Address, statement: Statement) {
-        let draft = self.roles.get_mut(role).expect("role drafted");
-        let sid = statement.sid.clone().expect("sid");
-        let statements = draft.inline.entry("tether".into()).or_default();
-        match statements.get_mut(&sid) {
-            Some(existing) => {
-                if let (Some(a), Some(b)) = (&mut existing.resource, statement.resource) {
-                    a.extend(b);
-                }
-            }
-            None => {
-                statements.insert(sid, statement);
-            }
-        }
+        out.push(
+            Statement::allow(key_actions)
+                .sid(key_sid)
+                .on([unknown::reference(&k_addr)]),
+        );
+        (out, k_addr)
     }
 
     // ----- pipelines ------------------------------------------------------------------
@@ -456,7 +516,7 @@ impl<'a> Ex<'a> {
         );
         let mut stores = BTreeMap::new();
         for r in &regions {
-            self.use_store(&role, &role_arn, a, r, true, &origin);
+            self.use_store(&role, &role_arn, a, r, StoreUse::ReadWrite, &origin);
             let (bucket, _) = self.store_names(a, r);
             let (b_addr, k_addr) = self.store_addresses(a, r);
             p.deps.insert(b_addr);
@@ -865,6 +925,15 @@ impl<'a> Ex<'a> {
                 statements.insert(sid, stmt);
             }
         }
+        let (grants, named) = self.user_role_grants.remove(&r.key).unwrap_or_default();
+        for s in grants {
+            self.grant(&address, "tether", s);
+        }
+        self.roles
+            .get_mut(&address)
+            .expect("drafted")
+            .deps
+            .extend(named);
         // Grants on buckets of this topology, mirrored in the role's own policy.
         for b in self.t.buckets.values() {
             for g in b.grants.iter().filter(|g| g.role == r.key) {
@@ -1104,29 +1173,38 @@ impl<'a> Ex<'a> {
         let part = region.partition();
         let bucket_arn = format!("arn:{part}:s3:::{bucket}");
         let alias_arn = self.alias_arn(account, region, &alias);
-        let everyone: BTreeSet<String> = s.readers.union(&s.writers).cloned().collect();
+        // The roles that run actions read the bucket's settings; execution roles only
+        // read objects. Each statement mirrors what the roles' own policies allow
+        // (`store_identity`), so cross-account access works from both sides.
+        let actors: BTreeSet<String> = s.readers.union(&s.writers).cloned().collect();
+        let everyone: BTreeSet<String> = actors.union(&s.executors).cloned().collect();
+        let objects = format!("{bucket_arn}/*");
 
         let mut bucket_statements = vec![
             self.tls_only(&bucket_arn),
-            Statement::allow([
-                "s3:GetBucketLocation",
-                "s3:GetBucketVersioning",
-                "s3:ListBucket",
-            ])
-            .sid(self.sid("ArtifactsBucket"))
-            .aws(everyone.clone())
-            .on([bucket_arn.clone()]),
+            Statement::allow(BUCKET_ACTIONS)
+                .sid(self.sid("ArtifactsBucket"))
+                .aws(actors)
+                .on([bucket_arn.clone()]),
             Statement::allow(["s3:GetObject", "s3:GetObjectVersion"])
                 .sid(self.sid("ArtifactsRead"))
                 .aws(everyone.clone())
-                .on([format!("{bucket_arn}/*")]),
+                .on([objects.clone()]),
         ];
         if !s.writers.is_empty() {
             bucket_statements.push(
                 Statement::allow(["s3:PutObject"])
                     .sid(self.sid("ArtifactsWrite"))
                     .aws(s.writers.clone())
-                    .on([format!("{bucket_arn}/*")]),
+                    .on([objects.clone()]),
+            );
+        }
+        if !s.acl_writers.is_empty() {
+            bucket_statements.push(
+                Statement::allow(["s3:PutObjectAcl"])
+                    .sid(self.sid("ArtifactsWriteAcl"))
+                    .aws(s.acl_writers.clone())
+                    .on([objects]),
             );
         }
         let mut key_statements = vec![

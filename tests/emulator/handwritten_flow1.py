@@ -162,22 +162,23 @@ iam_app.put_role_policy(
     "Statement": [
         {
             "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging",
+                       "s3:GetObjectVersionTagging"],
             "Resource": ["arn:aws:s3:::flow1-app-uploads/releases/app.zip"]
         },
         {
             "Effect": "Allow",
-            "Action": ["s3:GetBucketVersioning"],
+            "Action": ["s3:GetBucketVersioning", "s3:GetBucketAcl", "s3:GetBucketLocation"],
             "Resource": "arn:aws:s3:::flow1-app-uploads"
         },
         {
             "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:GetObjectVersion", "s3:GetObject"],
+            "Action": ["s3:PutObject", "s3:PutObjectAcl", "s3:GetObjectVersion", "s3:GetObject"],
             "Resource": "arn:aws:s3:::flow1-artifacts-123456789012-us-east-1/*"
         },
         {
             "Effect": "Allow",
-            "Action": ["s3:GetBucketVersioning", "s3:GetBucketLocation"],
+            "Action": ["s3:GetBucketVersioning", "s3:GetBucketLocation", "s3:GetBucketAcl"],
             "Resource": "arn:aws:s3:::flow1-artifacts-123456789012-us-east-1"
         },
         {
@@ -227,12 +228,12 @@ iam.put_role_policy(
     },
     {
       "Effect": "Allow",
-      "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+      "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl"],
       "Resource": ["arn:aws:s3:::flow1-artifacts-123456789012-us-east-1/*"]
     },
     {
       "Effect": "Allow",
-      "Action": ["s3:GetBucketLocation", "s3:GetBucketVersioning"],
+      "Action": ["s3:GetBucketAcl", "s3:GetBucketLocation", "s3:GetBucketVersioning"],
       "Resource": ["arn:aws:s3:::flow1-artifacts-123456789012-us-east-1"]
     },
     {
@@ -314,6 +315,16 @@ s3.put_bucket_policy(
       "Resource": ["arn:aws:s3:::flow1-artifacts-123456789012-us-east-1/*"]
     },
     {
+      "Sid": "tether_flow1_ArtifactsWriteAcl",
+      "Effect": "Allow",
+      "Principal": {"AWS": [
+        "arn:aws:iam::123456789012:role/tether/flow1/flow1-release-pipeline",
+        "arn:aws:iam::222222222222:role/tether/flow1/flow1-release-source"
+      ]},
+      "Action": "s3:PutObjectAcl",
+      "Resource": "arn:aws:s3:::flow1-artifacts-123456789012-us-east-1/*"
+    },
+    {
       "Sid": "tether_flow1_ArtifactsRead",
       "Effect": "Allow",
       "Principal": {"AWS": [
@@ -330,7 +341,7 @@ s3.put_bucket_policy(
         "arn:aws:iam::123456789012:role/tether/flow1/flow1-release-pipeline",
         "arn:aws:iam::222222222222:role/tether/flow1/flow1-release-source"
       ]},
-      "Action": ["s3:ListBucket", "s3:GetBucketVersioning", "s3:GetBucketLocation"],
+      "Action": ["s3:GetBucketAcl", "s3:GetBucketVersioning", "s3:GetBucketLocation"],
       "Resource": "arn:aws:s3:::flow1-artifacts-123456789012-us-east-1"
     },
     {

@@ -476,8 +476,9 @@ fn apply_without_a_terminal_needs_auto_approve() {
 fn a_failed_step_skips_only_its_dependents() {
     let (_g, emu) = take();
     // An execution policy that does not exist: attaching it fails (not a propagation
-    // error), so the execution role fails, the pipeline that needs it is skipped, and
-    // everything unrelated is still done.
+    // error), so the execution role fails; what needs it is skipped (the pipeline, and
+    // the artifact bucket of its region, whose policy admits it to read), and everything
+    // unrelated is still done.
     let t = Topology::example("docs/examples/flow4-multi-region.yaml");
     t.rewrite(|s| {
         s.replacen(
@@ -497,11 +498,18 @@ fn a_failed_step_skips_only_its_dependents() {
         out.contains("NoSuchEntity"),
         "the AWS error code is shown: {out}"
     );
-    assert!(
-        out.contains("skipped create tools/us-east-1/pipeline.flow4-service: depends on dev/global/iam_role.flow4-service-cfn-exec"),
-        "{out}"
-    );
-    assert!(out.contains(" 1 failed, 1 skipped."), "{out}");
+    for skipped in [
+        "tools/us-east-1/pipeline.flow4-service",
+        "tools/us-east-1/s3_bucket.flow4-artifacts-123456789012-us-east-1",
+    ] {
+        assert!(
+            out.contains(&format!(
+                "skipped create {skipped}: depends on dev/global/iam_role.flow4-service-cfn-exec"
+            )),
+            "{out}"
+        );
+    }
+    assert!(out.contains(" 1 failed, 2 skipped."), "{out}");
     // Partial progress is kept, and the next plan shows exactly what is left.
     let plan = emu.tether(&["plan", "--format", "json", "-f", t.arg()]);
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
@@ -517,18 +525,19 @@ fn a_failed_step_skips_only_its_dependents() {
             )
         })
         .collect();
+    let left: std::collections::BTreeSet<(&str, &str)> =
+        left.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     assert_eq!(
         left,
         [
+            ("update", "dev/global/iam_role.flow4-service-cfn-exec"),
+            ("create", "tools/us-east-1/pipeline.flow4-service"),
             (
-                "update".to_string(),
-                "dev/global/iam_role.flow4-service-cfn-exec".to_string()
-            ),
-            (
-                "create".to_string(),
-                "tools/us-east-1/pipeline.flow4-service".to_string()
+                "create",
+                "tools/us-east-1/s3_bucket.flow4-artifacts-123456789012-us-east-1"
             ),
         ]
+        .into()
     );
 }
 

@@ -294,13 +294,18 @@ fn flow1_upload_in_app_account_starts_pipeline_in_tools() {
             {
                 "Sid": "ArtifactsReadWrite",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl"],
                 "Resource": artifacts
             },
             {
                 "Sid": "SourceObjects",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Action": [
+                    "s3:GetObject",
+                    "s3:GetObjectTagging",
+                    "s3:GetObjectVersion",
+                    "s3:GetObjectVersionTagging"
+                ],
                 "Resource": release_object
             }
         ])
@@ -456,10 +461,9 @@ fn flow2_tools_account_deploys_into_target_account() {
                     "cloudformation:DeleteChangeSet",
                     "cloudformation:DeleteStack",
                     "cloudformation:DescribeChangeSet",
-                    "cloudformation:DescribeStackEvents",
                     "cloudformation:DescribeStacks",
                     "cloudformation:ExecuteChangeSet",
-                    "cloudformation:GetTemplate",
+                    "cloudformation:SetStackPolicy",
                     "cloudformation:UpdateStack"
                 ],
                 "Resource": [db_stack, app_stack]
@@ -586,7 +590,7 @@ fn flow3_source_in_another_account() {
         json!([{
             "Sid": "ArtifactsReadWrite",
             "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"],
+            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl"],
             "Resource": objects
         }])
     );
@@ -810,6 +814,7 @@ fn flow4_cross_account_and_cross_region() {
     // The prod action role reads only the eu-central-1 store, and that store admits it.
     let pipeline_role = "arn:aws:iam::111111111111:role/tether/flow4/flow4-service-pipeline";
     let prod_role = "arn:aws:iam::444444444444:role/tether/flow4/flow4-service-action";
+    let prod_exec = "arn:aws:iam::444444444444:role/tether/flow4/flow4-service-cfn-exec";
     let eu_bucket = "arn:aws:s3:::flow4-artifacts-111111111111-eu-central-1";
     let eu_objects = "arn:aws:s3:::flow4-artifacts-111111111111-eu-central-1/*";
     let ap = identity(&e, "prod/global/iam_role.flow4-service-action");
@@ -846,12 +851,53 @@ fn flow4_cross_account_and_cross_region() {
             {
                 "Sid": "tether_flow4_ArtifactsRead",
                 "Effect": "Allow",
-                "Principal": {"AWS": [pipeline_role, prod_role]},
+                "Principal": {"AWS": [pipeline_role, prod_role, prod_exec]},
                 "Action": ["s3:GetObject", "s3:GetObjectVersion"],
                 "Resource": eu_objects
             }
         ])
     );
+    // The stack's execution role reads the artifacts of its region too (a template's
+    // packaged code and nested templates are read with it), and only reads: the key
+    // lets it decrypt and nothing else, and no statement that writes names it, in the
+    // bucket (by principal) or the key (by aws:PrincipalArn, its principals being
+    // accounts).
+    let eu_key = &get(&e, "tools/eu-central-1/kms_key.flow4-artifacts")
+        .key()
+        .unwrap()
+        .policy_statements;
+    let names_exec = |s: &Statement| {
+        s.aws_principals().any(|p| p == prod_exec)
+            || condition(s, "ArnEquals", "aws:PrincipalArn").is_some_and(|a| a.contains(prod_exec))
+    };
+    let decrypts: Vec<_> = eu_key
+        .iter()
+        .filter(|s| names_exec(s))
+        .map(actions)
+        .collect();
+    assert_eq!(decrypts, [set(&["kms:Decrypt", "kms:DescribeKey"])]);
+    assert_eq!(concerning(&bp, "s3:PutObject").as_array().unwrap().len(), 2);
+    for s in bp.statement.iter().chain(eu_key) {
+        let writes = s
+            .action
+            .iter()
+            .any(|a| a.starts_with("s3:Put") || a == "kms:Encrypt" || a == "kms:GenerateDataKey");
+        if writes {
+            assert!(!names_exec(s), "{s:?}");
+        }
+    }
+    let xp = identity(&e, "prod/global/iam_role.flow4-service-cfn-exec");
+    assert_eq!(
+        concerning(&xp, "s3:GetObject"),
+        json!([{
+            "Sid": "ArtifactsRead",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": eu_objects
+        }])
+    );
+    assert_eq!(concerning(&xp, "s3:PutObject"), json!([]));
+    assert_eq!(concerning(&xp, "kms:GenerateDataKey"), json!([]));
     let us = get(
         &e,
         "tools/us-east-1/s3_bucket.flow4-artifacts-111111111111-us-east-1",

@@ -37,7 +37,7 @@ pub(super) fn declare(ex: &mut Ex, p: &mut Pipe, act: &Action, base: ActionSpec)
         .on([group.clone(), format!("{group}:*")]),
     );
     if let Some(execution) = execution {
-        let exec = ex.execution(p, target, execution, &act.origin);
+        let exec = ex.execution(p, target, region, execution, &act.origin);
         ex.deploys(&actor, target, region, stacks, &exec);
     }
     ActionSpec {

@@ -12,11 +12,30 @@ mod source;
 
 use super::policy::Statement;
 use super::resource::{ActionSpec, Address};
-use super::Ex;
+use super::{Ex, StoreUse};
 use crate::diag::YamlPath;
 use crate::model::{Action, ActionKind, Execution, Key, Pipeline, RoleRef};
 use crate::region::Region;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// What deploying a stack takes: the CloudFormation statement of "Manage the
+/// CodePipeline service role" (and of the CloudFormation action reference), scoped to
+/// the stacks. `cloudformation:ValidateTemplate`, which that statement also lists, has
+/// no resource type (Service Authorization Reference, AWS CloudFormation), so a
+/// statement scoped to stacks cannot grant it and `*` would grant it on everything; the
+/// deploy action does not need it (CDK's action roles scope it to the stack, which
+/// grants nothing, and deploy).
+const DEPLOY_ACTIONS: [&str; 9] = [
+    "cloudformation:CreateChangeSet",
+    "cloudformation:CreateStack",
+    "cloudformation:DeleteChangeSet",
+    "cloudformation:DeleteStack",
+    "cloudformation:DescribeChangeSet",
+    "cloudformation:DescribeStacks",
+    "cloudformation:ExecuteChangeSet",
+    "cloudformation:SetStackPolicy",
+    "cloudformation:UpdateStack",
+];
 
 /// What the actions of one pipeline share while they are derived.
 pub(super) struct Pipe<'a> {
@@ -110,7 +129,14 @@ impl Ex<'_> {
             }
         };
         // Cross-account actions read their input from the store of their region.
-        self.use_store(&address, &arn, &p.pl.account, region, false, origin);
+        self.use_store(
+            &address,
+            &arn,
+            &p.pl.account,
+            region,
+            StoreUse::Read,
+            origin,
+        );
         address
     }
 
@@ -119,20 +145,39 @@ impl Ex<'_> {
         (*target != p.pl.account).then(|| p.action_roles[target].1.clone())
     }
 
-    /// The execution role ARN for a deployment, drafting the derived one when needed.
+    /// The execution role ARN for a deployment in `target`/`region`, drafting the
+    /// derived one when needed. Every execution role, derived or referenced, reads the
+    /// artifact store of that region: a template's packaged artifacts (Lambda code,
+    /// nested templates) are read with the stack's role.
     fn execution(
         &mut self,
         p: &mut Pipe,
         target: &Key,
+        region: &Region,
         execution: &Execution,
         origin: &YamlPath,
     ) -> String {
+        let pipeline_account = p.pl.account.clone();
         match execution {
-            Execution::Existing(RoleRef::Arn(arn)) => arn.clone(),
+            Execution::Existing(RoleRef::Arn(arn)) => {
+                // Never modified: its own policy is its owner's to write.
+                self.admit(arn, &pipeline_account, region, StoreUse::Execution, origin);
+                arn.clone()
+            }
             Execution::Existing(RoleRef::Topology(key)) => {
                 let r = &self.t.roles[key];
                 let arn = self.role_arn(&r.account, &r.name);
-                p.deps.insert(self.role_address(&r.account, &r.name));
+                let address = self.role_address(&r.account, &r.name);
+                p.deps.insert(address.clone());
+                self.admit(&arn, &pipeline_account, region, StoreUse::Execution, origin)
+                    .deps
+                    .insert(address);
+                // The role's draft is made with the user's entry, after the pipelines.
+                let (grants, store_key) =
+                    self.store_identity(&pipeline_account, region, StoreUse::Execution);
+                let pending = self.user_role_grants.entry(key.clone()).or_default();
+                pending.0.extend(grants);
+                pending.1.insert(store_key);
                 arn
             }
             Execution::Derived { policies } => {
@@ -149,6 +194,14 @@ impl Ex<'_> {
                         (address, arn)
                     }
                 };
+                self.use_store(
+                    &address,
+                    &arn,
+                    &pipeline_account,
+                    region,
+                    StoreUse::Execution,
+                    origin,
+                );
                 let draft = self.roles.get_mut(&address).expect("drafted");
                 draft.managed.extend(policies.iter().cloned());
                 arn
@@ -156,8 +209,8 @@ impl Ex<'_> {
         }
     }
 
-    /// CloudFormation permissions for `actor` on `stacks`, and passing `exec` to
-    /// CloudFormation only.
+    /// CloudFormation permissions for `actor` on `stacks` (`DEPLOY_ACTIONS`), and
+    /// passing `exec` to CloudFormation only.
     fn deploys(
         &mut self,
         actor: &Address,
@@ -179,20 +232,9 @@ impl Ex<'_> {
         self.grant(
             actor,
             "tether",
-            Statement::allow([
-                "cloudformation:CreateChangeSet",
-                "cloudformation:CreateStack",
-                "cloudformation:DeleteChangeSet",
-                "cloudformation:DeleteStack",
-                "cloudformation:DescribeChangeSet",
-                "cloudformation:DescribeStackEvents",
-                "cloudformation:DescribeStacks",
-                "cloudformation:ExecuteChangeSet",
-                "cloudformation:GetTemplate",
-                "cloudformation:UpdateStack",
-            ])
-            .sid("DeployStacks")
-            .on(stack_arns),
+            Statement::allow(DEPLOY_ACTIONS)
+                .sid("DeployStacks")
+                .on(stack_arns),
         );
         self.grant(
             actor,
@@ -247,7 +289,9 @@ accounts:
     }
 
     pub fn pipeline<'a>(e: &'a Expansion, name: &str) -> &'a PipelineSpec {
-        resource(e, "pipeline", name).pipeline().expect("a pipeline")
+        resource(e, "pipeline", name)
+            .pipeline()
+            .expect("a pipeline")
     }
 
     pub fn action<'a>(p: &'a PipelineSpec, name: &str) -> &'a ActionSpec {
@@ -269,13 +313,16 @@ accounts:
 
     /// The statement with `sid` in a role's `tether` policy, if there is one.
     pub fn sid(e: &Expansion, role_name: &str, sid: &str) -> Option<serde_json::Value> {
-        identity(e, role_name)
-            .into_iter()
-            .find(|s| s["Sid"] == sid)
+        identity(e, role_name).into_iter().find(|s| s["Sid"] == sid)
     }
 
     /// The statement of a bucket or key policy whose Sid ends with `suffix`.
-    pub fn managed(e: &Expansion, kind: &str, name: &str, suffix: &str) -> Option<serde_json::Value> {
+    pub fn managed(
+        e: &Expansion,
+        kind: &str,
+        name: &str,
+        suffix: &str,
+    ) -> Option<serde_json::Value> {
         let r = resource(e, kind, name);
         let statements = match (r.bucket(), r.key()) {
             (Some(b), _) => &b.policy_statements,

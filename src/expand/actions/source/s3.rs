@@ -37,21 +37,34 @@ pub(super) fn declare(
     }
 }
 
+/// What the S3 source action reference lists for the role that runs the action
+/// ("Service role permissions: S3 source action",
+/// https://docs.aws.amazon.com/codepipeline/latest/userguide/action-reference-S3.html),
+/// on exactly the source object and its bucket.
 pub(super) fn grant(ex: &mut Ex, reader: &Address, bucket: &Key, key: &str) {
     let b = &ex.t.buckets[bucket];
     let barn = format!("arn:{}:s3:::{}", b.region.partition(), b.name);
     ex.grant(
         reader,
         "tether",
-        Statement::allow(["s3:GetObject", "s3:GetObjectVersion"])
-            .sid("SourceObjects")
-            .on([format!("{barn}/{key}")]),
+        Statement::allow([
+            "s3:GetObject",
+            "s3:GetObjectTagging",
+            "s3:GetObjectVersion",
+            "s3:GetObjectVersionTagging",
+        ])
+        .sid("SourceObjects")
+        .on([format!("{barn}/{key}")]),
     );
     ex.grant(
         reader,
         "tether",
-        Statement::allow(["s3:GetBucketVersioning"])
-            .sid("SourceBuckets")
-            .on([barn]),
+        Statement::allow([
+            "s3:GetBucketAcl",
+            "s3:GetBucketLocation",
+            "s3:GetBucketVersioning",
+        ])
+        .sid("SourceBuckets")
+        .on([barn]),
     );
 }
