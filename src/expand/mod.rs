@@ -546,6 +546,7 @@ impl<'a> Ex<'a> {
                     .unwrap_or(run_order);
                 specs.extend(declared);
             }
+            actions::order_stage(&mut specs);
             stages.push(StageSpec {
                 name: st.name.clone(),
                 actions: specs,

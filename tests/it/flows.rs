@@ -774,7 +774,8 @@ fn flow4_cross_account_and_cross_region() {
         );
         get(&e, &format!("tools/{region}/kms_key.flow4-artifacts"));
     }
-    // Change sets: create-replace then execute; the approval comes first in Prod.
+    // Change sets: create-replace then execute. In Prod the approver reviews a change
+    // set that exists: it is created before the approval and executed after it.
     let prod = &pl.stages[3];
     let names: Vec<(&str, u32)> = prod
         .actions
@@ -783,17 +784,22 @@ fn flow4_cross_account_and_cross_region() {
         .collect();
     assert_eq!(
         names,
-        [("approve", 1), ("deploy-create", 2), ("deploy-execute", 3)]
+        [("deploy-create", 1), ("approve", 2), ("deploy-execute", 3)]
     );
     assert_eq!(
-        prod.actions[1].configuration["ActionMode"],
+        prod.actions[0].configuration["ActionMode"],
         "CHANGE_SET_REPLACE"
     );
+    assert_eq!(prod.actions[1].category, "Approval");
     assert_eq!(
         prod.actions[2].configuration["ActionMode"],
         "CHANGE_SET_EXECUTE"
     );
-    assert_eq!(prod.actions[1].region.as_deref(), Some("eu-central-1"));
+    assert_eq!(
+        prod.actions[0].configuration["ChangeSetName"],
+        prod.actions[2].configuration["ChangeSetName"]
+    );
+    assert_eq!(prod.actions[0].region.as_deref(), Some("eu-central-1"));
     assert_eq!(
         pl.stages[1].actions[0].region, None,
         "dev deploys in the pipeline's region"

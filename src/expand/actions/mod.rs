@@ -69,6 +69,38 @@ pub(super) fn region(kind: &ActionKind) -> Option<&Region> {
     }
 }
 
+/// Puts a stage's declarations in the order they run. A change set that a manual
+/// approval of its stage gates (listed after it) is created before that approval and
+/// executed after it, so that the approver reviews a change set that exists (CDK's
+/// prepare → approve → execute order); everything else keeps its run order. Run orders
+/// are then renumbered from 1 without gaps, and the declarations listed by run order.
+pub(super) fn order_stage(specs: &mut [ActionSpec]) {
+    let approvals: Vec<u32> = specs
+        .iter()
+        .filter(|s| s.category == "Approval")
+        .map(|s| s.run_order)
+        .collect();
+    // Twice the run order, so that a prepared change set fits just before its approval.
+    let key = |s: &ActionSpec| -> u64 {
+        let prepares =
+            s.configuration.get("ActionMode").map(String::as_str) == Some("CHANGE_SET_REPLACE");
+        let gate = approvals.iter().filter(|a| **a <= s.run_order).max();
+        match gate {
+            Some(a) if prepares => 2 * u64::from(*a) - 1,
+            _ => 2 * u64::from(s.run_order),
+        }
+    };
+    let keys: Vec<u64> = specs.iter().map(key).collect();
+    let mut distinct = keys.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    for (s, k) in specs.iter_mut().zip(&keys) {
+        let rank = distinct.binary_search(k).expect("a key of the stage");
+        s.run_order = u32::try_from(rank + 1).expect("at most 50 actions a stage");
+    }
+    specs.sort_by_key(|s| s.run_order);
+}
+
 impl Ex<'_> {
     /// The declarations of one action of the topology (two for a change set), each
     /// derived by the module of its kind, which also grants what the action needs.
