@@ -364,11 +364,16 @@ pub struct RawCloudFormation {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCommands {
-    /// Account whose action role runs the commands; the pipeline's account when omitted.
+    /// Account the commands act in, through a role tether derives there (its ARN is
+    /// `$TETHER_ROLE_ARN`); the pipeline's account, as the pipeline role, when omitted.
+    /// The action itself always runs in the pipeline's account.
     pub account: Option<String>,
+    /// Only the pipeline's region: CodePipeline runs no cross-Region Commands action.
     pub region: Option<String>,
+    /// Single-line shell commands (at most 50, each at most 1000 characters).
     pub commands: Vec<String>,
-    /// CloudFormation stacks the commands may deploy (with the execution role).
+    /// CloudFormation stacks the commands may deploy, passing the execution role
+    /// (`$TETHER_EXECUTION_ROLE_ARN`) with `--role-arn`.
     #[serde(default)]
     pub stacks: Vec<String>,
     pub execution_role: Option<String>,

@@ -21,10 +21,11 @@ use crate::model::*;
 use crate::names;
 use crate::plan::unknown;
 use crate::region::Region;
-use crate::resource;
 use crate::resource::*;
 use policy::{PolicyDocument, Statement};
 use std::collections::{BTreeMap, BTreeSet};
+
+pub use actions::{COMMANDS_EXECUTION_ROLE_VAR, COMMANDS_ROLE_VAR};
 
 /// Tag naming the topology that owns a resource.
 pub const TAG_TOPOLOGY: &str = "tether:topology";
@@ -501,6 +502,7 @@ impl<'a> Ex<'a> {
             role: role.clone(),
             role_arn: role_arn.clone(),
             action_roles: BTreeMap::new(),
+            command_roles: BTreeMap::new(),
             exec_roles: BTreeMap::new(),
             deps: BTreeSet::from([role.clone()]),
         };

@@ -236,6 +236,12 @@ fn stage(s: &Value) -> Item {
                 more.push(format!("    {}", display_compact(v)));
             }
         }
+        if let Some(Value::Object(vars)) = a.get("environment_variables") {
+            more.push("  environment_variables:".into());
+            for (k, v) in vars {
+                more.push(format!("    {k}: {}", display_compact(v)));
+            }
+        }
     }
     Item::block(&format!("stage {}", Value::String(name.into())), more)
 }

@@ -53,6 +53,9 @@ pub struct ActionSpec {
     /// Shell commands of a V2 `Commands` action.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub commands: Vec<String>,
+    /// Plain-text environment variables of a `Commands` action, by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub environment_variables: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub input_artifacts: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]

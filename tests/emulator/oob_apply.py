@@ -425,6 +425,11 @@ def apply(endpoint, r, arns):
                 }
                 if a.get("commands"):
                     action["commands"] = a["commands"]
+                if a.get("environment_variables"):
+                    action["environmentVariables"] = [
+                        {"name": k, "value": v, "type": "PLAINTEXT"}
+                        for k, v in a["environment_variables"].items()
+                    ]
                 if a.get("role_arn"):
                     action["roleArn"] = a["role_arn"]
                 if a.get("region"):
@@ -434,11 +439,16 @@ def apply(endpoint, r, arns):
         declaration = {
             "name": r["name"],
             "roleArn": r["role_arn"],
-            "artifactStores": stores,
             "stages": stages,
             "pipelineType": r["pipeline_type"],
             "executionMode": r["execution_mode"],
         }
+        # One store is declared as `artifactStore` (docs/topology.md: the form a
+        # single-region pipeline takes), several as `artifactStores`.
+        if len(stores) == 1:
+            declaration["artifactStore"] = next(iter(stores.values()))
+        else:
+            declaration["artifactStores"] = stores
         if r.get("variables"):
             declaration["variables"] = [
                 {"name": v["name"], "defaultValue": v["default_value"]} for v in r["variables"]

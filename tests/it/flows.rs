@@ -368,6 +368,7 @@ fn flow2_tools_account_deploys_into_target_account() {
     let pipeline_role = "arn:aws:iam::111111111111:role/tether/flow2/flow2-infra-pipeline";
     let action_role = "arn:aws:iam::333333333333:role/tether/flow2/flow2-infra-action";
     let exec_role = "arn:aws:iam::333333333333:role/tether/flow2/flow2-infra-cfn-exec";
+    let commands_role = "arn:aws:iam::333333333333:role/tether/flow2/flow2-infra-commands";
     let terraform = "arn:aws:iam::333333333333:role/tether/flow2/flow2-terraform";
 
     // The Terraform role in dev trusts exactly the build's service role.
@@ -442,34 +443,33 @@ fn flow2_tools_account_deploys_into_target_account() {
     let ar = role(&e, "dev/global/iam_role.flow2-infra-action");
     assert_eq!(ar.arn, action_role);
     assert_eq!(trusted_aws(ar), set(&[pipeline_role]));
-    // It may deploy exactly the two stacks of its actions.
+    // It may deploy exactly the stack of its action.
     let ap = identity(&e, "dev/global/iam_role.flow2-infra-action");
     let app_stack = "arn:aws:cloudformation:eu-west-1:333333333333:stack/app/*";
     let db_stack = "arn:aws:cloudformation:eu-west-1:333333333333:stack/app-db/*";
+    let deploy_stacks = |stack: &str| {
+        json!([{
+            "Sid": "DeployStacks",
+            "Effect": "Allow",
+            "Action": [
+                "cloudformation:CreateChangeSet",
+                "cloudformation:CreateStack",
+                "cloudformation:DeleteChangeSet",
+                "cloudformation:DeleteStack",
+                "cloudformation:DescribeChangeSet",
+                "cloudformation:DescribeStacks",
+                "cloudformation:ExecuteChangeSet",
+                "cloudformation:SetStackPolicy",
+                "cloudformation:UpdateStack"
+            ],
+            "Resource": stack
+        }])
+    };
     for action in [
         "cloudformation:CreateStack",
         "cloudformation:ExecuteChangeSet",
     ] {
-        assert_eq!(
-            concerning(&ap, action),
-            json!([{
-                "Sid": "DeployStacks",
-                "Effect": "Allow",
-                "Action": [
-                    "cloudformation:CreateChangeSet",
-                    "cloudformation:CreateStack",
-                    "cloudformation:DeleteChangeSet",
-                    "cloudformation:DeleteStack",
-                    "cloudformation:DescribeChangeSet",
-                    "cloudformation:DescribeStacks",
-                    "cloudformation:ExecuteChangeSet",
-                    "cloudformation:SetStackPolicy",
-                    "cloudformation:UpdateStack"
-                ],
-                "Resource": [db_stack, app_stack]
-            }]),
-            "{action}"
-        );
+        assert_eq!(concerning(&ap, action), deploy_stacks(app_stack), "{action}");
     }
     // It may pass only the execution role, and only to CloudFormation.
     let pass: Vec<_> = ap
@@ -497,16 +497,51 @@ fn flow2_tools_account_deploys_into_target_account() {
     assert!(svc[0].condition.is_empty());
     assert!(trusted_aws(ex).is_empty());
 
-    // The pipeline role may assume the action role and nothing else; start exactly its
-    // build project; use exactly its connection.
+    // The commands of `migrate` act in dev through a role of their own: trusted by
+    // exactly the pipeline role, the commands' identity (a Commands action runs as the
+    // pipeline role), allowed CloudFormation on exactly their stack and to pass the
+    // execution role to CloudFormation only.
+    let cr = role(&e, "dev/global/iam_role.flow2-infra-commands");
+    assert_eq!(cr.arn, commands_role);
+    assert_eq!(trusted_aws(cr), set(&[pipeline_role]));
+    let cp = identity(&e, "dev/global/iam_role.flow2-infra-commands");
+    assert_eq!(
+        concerning(&cp, "cloudformation:CreateChangeSet"),
+        deploy_stacks(db_stack)
+    );
+    assert_eq!(
+        concerning(&cp, "iam:PassRole"),
+        json!([{
+            "Sid": "PassExecutionRoles",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": exec_role,
+            "Condition": {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+        }])
+    );
+    assert_eq!(cp.statement.len(), 2, "nothing else: {cp:?}");
+
+    // The pipeline role may assume the action role and the commands role and nothing
+    // else; start exactly its build project; use exactly its connection; write the
+    // Commands action's logs to exactly its own log group.
     let pp = identity(&e, "tools/global/iam_role.flow2-infra-pipeline");
-    let assume: Vec<_> = pp
-        .statement
-        .iter()
-        .filter(|s| s.action.contains("sts:AssumeRole"))
-        .collect();
-    assert_eq!(assume.len(), 1);
-    assert_eq!(resources(assume[0]), set(&[action_role]));
+    assert_eq!(
+        concerning(&pp, "sts:AssumeRole"),
+        json!([
+            {"Sid": "AssumeActionRoles", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": action_role},
+            {"Sid": "AssumeCommandRoles", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": commands_role}
+        ])
+    );
+    let group = "arn:aws:logs:eu-west-1:111111111111:log-group:/aws/codepipeline/flow2-infra";
+    assert_eq!(
+        concerning(&pp, "logs:PutLogEvents"),
+        json!([{
+            "Sid": "CommandLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [group, format!("{group}:log-stream:*")]
+        }])
+    );
     let project = "arn:aws:codebuild:eu-west-1:111111111111:project/tf-runner";
     let connection = "arn:aws:codeconnections:eu-west-1:111111111111:connection/6a1b9f3e-0000-4000-8000-000000000000";
     assert_eq!(
@@ -539,9 +574,23 @@ fn flow2_tools_account_deploys_into_target_account() {
         deploy.configuration["ParameterOverrides"],
         r#"{"Environment":"dev"}"#
     );
+    // The Commands action runs as the pipeline role, in its account and region; its
+    // commands get the role to assume and the execution role to pass, and use them.
     let migrate = &pl.stages[2].actions[1];
     assert_eq!(migrate.provider, "Commands");
-    assert_eq!(migrate.role_arn.as_deref(), Some(action_role));
+    assert_eq!(migrate.role_arn, None);
+    assert_eq!(migrate.region, None);
+    assert_eq!(
+        migrate.environment_variables,
+        [
+            ("TETHER_EXECUTION_ROLE_ARN".to_string(), exec_role.to_string()),
+            ("TETHER_ROLE_ARN".to_string(), commands_role.to_string()),
+        ]
+        .into()
+    );
+    let script = migrate.commands.join("\n");
+    assert!(script.contains(r#"--role-arn "$TETHER_ROLE_ARN""#), "{script}");
+    assert!(script.contains(r#"--role-arn "$TETHER_EXECUTION_ROLE_ARN""#), "{script}");
     // Pipeline variables reach the build.
     assert_eq!(pl.variables[0].name, "TF_ACTION");
     assert!(
@@ -1078,4 +1127,32 @@ fn long_names_are_shortened_with_a_stable_hash() {
         serde_yaml::to_string(&expand_text(&text)).unwrap(),
         "and stable"
     );
+}
+
+/// An execution role (or a role to assume) that no command uses is a trap: every
+/// Commands action of the examples uses what tether hands it.
+#[test]
+fn example_commands_use_the_roles_they_are_given() {
+    let mut seen = 0;
+    for file in crate::examples::examples() {
+        let e = tether::check_file(&file).unwrap().expansion;
+        for p in e.resources.iter().filter_map(|r| r.pipeline()) {
+            for a in p.stages.iter().flat_map(|s| &s.actions) {
+                if a.provider != "Commands" {
+                    continue;
+                }
+                let script = a.commands.join("\n");
+                for var in a.environment_variables.keys() {
+                    seen += 1;
+                    assert!(
+                        script.contains(&format!("\"${var}\"")),
+                        "{}: {}: ${var} is set and no command uses it:\n{script}",
+                        file.display(),
+                        a.name
+                    );
+                }
+            }
+        }
+    }
+    assert!(seen >= 4, "the examples show Commands acting in another account");
 }

@@ -221,6 +221,11 @@ fn pipeline_spec(
                                 .map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                                 .unwrap_or_default(),
                             commands: a.commands().to_vec(),
+                            environment_variables: a
+                                .environment_variables()
+                                .iter()
+                                .map(|v| (v.name().to_string(), v.value().to_string()))
+                                .collect(),
                             input_artifacts: a
                                 .input_artifacts()
                                 .iter()
@@ -296,6 +301,16 @@ fn declaration(
                 .set_region(act.region.clone());
             if !act.commands.is_empty() {
                 b = b.set_commands(Some(act.commands.clone()));
+            }
+            for (name, value) in &act.environment_variables {
+                b = b.environment_variables(
+                    EnvironmentVariable::builder()
+                        .name(name)
+                        .value(value)
+                        .r#type(EnvironmentVariableType::Plaintext)
+                        .build()
+                        .map_err(e)?,
+                );
             }
             for i in &act.input_artifacts {
                 b = b.input_artifacts(InputArtifact::builder().name(i).build().map_err(e)?);

@@ -3,7 +3,7 @@
 
 use super::Pipe;
 use crate::expand::policy::Statement;
-use crate::expand::resource::ActionSpec;
+use crate::resource::ActionSpec;
 use crate::expand::Ex;
 use crate::model::{Action, ActionKind};
 

@@ -4,7 +4,7 @@
 
 use super::Pipe;
 use crate::expand::cfg;
-use crate::expand::resource::ActionSpec;
+use crate::resource::ActionSpec;
 use crate::expand::Ex;
 use crate::model::{Action, ActionKind};
 

@@ -10,8 +10,12 @@ mod commands;
 mod invoke;
 mod source;
 
+pub use commands::{
+    EXECUTION_ROLE_VAR as COMMANDS_EXECUTION_ROLE_VAR, ROLE_VAR as COMMANDS_ROLE_VAR,
+};
+
 use super::policy::Statement;
-use super::resource::{ActionSpec, Address};
+use crate::resource::{ActionSpec, Address};
 use super::{Ex, StoreUse};
 use crate::diag::YamlPath;
 use crate::model::{Action, ActionKind, Execution, Key, Pipeline, RoleRef};
@@ -45,6 +49,7 @@ pub(super) struct Pipe<'a> {
     pub role_arn: String,
     /// Roles in other accounts, drafted as actions need them: account → (address, ARN).
     pub action_roles: BTreeMap<Key, (Address, String)>,
+    pub command_roles: BTreeMap<Key, (Address, String)>,
     pub exec_roles: BTreeMap<Key, (Address, String)>,
     /// What the pipeline must be created after.
     pub deps: BTreeSet<Address>,
@@ -63,9 +68,9 @@ pub(super) fn region(kind: &ActionKind) -> Option<&Region> {
     match kind {
         ActionKind::Build { region, .. }
         | ActionKind::CloudFormation { region, .. }
-        | ActionKind::Commands { region, .. }
         | ActionKind::Invoke { region, .. } => Some(region),
-        ActionKind::Source(_) | ActionKind::Approval { .. } => None,
+        // A Commands action runs in the pipeline's region (see `commands`).
+        ActionKind::Source(_) | ActionKind::Approval { .. } | ActionKind::Commands { .. } => None,
     }
 }
 
@@ -114,6 +119,7 @@ impl Ex<'_> {
             run_order,
             configuration: BTreeMap::new(),
             commands: Vec::new(),
+            environment_variables: BTreeMap::new(),
             input_artifacts: act.input.iter().cloned().collect(),
             output_artifacts: act.output.iter().cloned().collect(),
             role_arn: None,
@@ -288,7 +294,7 @@ impl Ex<'_> {
 #[allow(dead_code)] // each helper serves some of the kinds' tests
 pub(crate) mod testing {
     use crate::expand::policy::Statement;
-    use crate::expand::resource::{ActionSpec, PipelineSpec, Resource, RoleSpec};
+    use crate::resource::{ActionSpec, PipelineSpec, Resource, RoleSpec};
     use crate::expand::Expansion;
 
     /// Accounts and a source every test topology starts from: `tools` holds the

@@ -3,7 +3,7 @@
 use super::Declared;
 use crate::expand::cfg;
 use crate::expand::policy::Statement;
-use crate::expand::resource::{ActionSpec, Address};
+use crate::resource::{ActionSpec, Address};
 use crate::expand::Ex;
 use crate::model::Key;
 use crate::region::Region;

@@ -5,7 +5,7 @@
 use super::{Declared, Pipe};
 use crate::expand::cfg;
 use crate::expand::policy::Statement;
-use crate::expand::resource::ActionSpec;
+use crate::resource::ActionSpec;
 use crate::expand::Ex;
 
 pub(super) fn declare(

@@ -9,7 +9,7 @@ mod connection;
 mod s3;
 
 use super::Pipe;
-use crate::expand::resource::{ActionSpec, Address};
+use crate::resource::{ActionSpec, Address};
 use crate::expand::{Ex, StoreUse};
 use crate::model::{Action, Key, Source};
 
