@@ -162,6 +162,12 @@ fn content(spec: &Spec, tags: &BTreeMap<String, String>) -> Vec<Item> {
             ("policy_statements", Value::Array(a)) if !a.is_empty() => {
                 out.push(Item::document(k, &display_statements(a)));
             }
+            // What the pipeline declares: one `artifactStore` when its actions all run
+            // in its region (`PipelineSpec::artifact_store`), one store a region else.
+            ("artifact_stores", Value::Object(stores)) if stores.len() == 1 => {
+                let store = stores.values().next().expect("one store");
+                out.push(Item::value("artifact_store", store));
+            }
             ("artifact_stores", Value::Object(stores)) => out.push(Item::block(
                 k,
                 stores

@@ -68,6 +68,24 @@ pub struct ActionSpec {
     pub region: Option<String>,
 }
 
+impl PipelineSpec {
+    /// The one artifact store of a pipeline whose actions all run in its own region:
+    /// such a pipeline declares `artifactStore`, and only a pipeline with cross-Region
+    /// actions declares `artifactStores`, one per region. The API reference says which
+    /// form a cross-Region pipeline must use and that a declaration holds one or the
+    /// other (PipelineDeclaration, `artifactStore` and `artifactStores`: "You must
+    /// include either artifactStore or artifactStores in your pipeline, but you cannot
+    /// use both. If you create a cross-region action in your pipeline, you must use
+    /// artifactStores."), and nowhere that a one-element `artifactStores` is accepted.
+    /// `artifact_stores` always holds the pipeline's region, so one entry is that one.
+    pub fn artifact_store(&self) -> Option<&ArtifactStore> {
+        match self.artifact_stores.len() {
+            1 => self.artifact_stores.values().next(),
+            _ => None,
+        }
+    }
+}
+
 impl Kind for PipelineSpec {
     const KIND: &'static str = "pipeline";
     const DELETION_RANK: u8 = 2;

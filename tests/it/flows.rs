@@ -469,7 +469,11 @@ fn flow2_tools_account_deploys_into_target_account() {
         "cloudformation:CreateStack",
         "cloudformation:ExecuteChangeSet",
     ] {
-        assert_eq!(concerning(&ap, action), deploy_stacks(app_stack), "{action}");
+        assert_eq!(
+            concerning(&ap, action),
+            deploy_stacks(app_stack),
+            "{action}"
+        );
     }
     // It may pass only the execution role, and only to CloudFormation.
     let pass: Vec<_> = ap
@@ -583,14 +587,23 @@ fn flow2_tools_account_deploys_into_target_account() {
     assert_eq!(
         migrate.environment_variables,
         [
-            ("TETHER_EXECUTION_ROLE_ARN".to_string(), exec_role.to_string()),
+            (
+                "TETHER_EXECUTION_ROLE_ARN".to_string(),
+                exec_role.to_string()
+            ),
             ("TETHER_ROLE_ARN".to_string(), commands_role.to_string()),
         ]
         .into()
     );
     let script = migrate.commands.join("\n");
-    assert!(script.contains(r#"--role-arn "$TETHER_ROLE_ARN""#), "{script}");
-    assert!(script.contains(r#"--role-arn "$TETHER_EXECUTION_ROLE_ARN""#), "{script}");
+    assert!(
+        script.contains(r#"--role-arn "$TETHER_ROLE_ARN""#),
+        "{script}"
+    );
+    assert!(
+        script.contains(r#"--role-arn "$TETHER_EXECUTION_ROLE_ARN""#),
+        "{script}"
+    );
     // Pipeline variables reach the build.
     assert_eq!(pl.variables[0].name, "TF_ACTION");
     assert!(
@@ -1154,5 +1167,8 @@ fn example_commands_use_the_roles_they_are_given() {
             }
         }
     }
-    assert!(seen >= 4, "the examples show Commands acting in another account");
+    assert!(
+        seen >= 4,
+        "the examples show Commands acting in another account"
+    );
 }

@@ -277,3 +277,42 @@ fn the_markdown_plan_of_a_new_topology_shows_access_and_every_statement() {
         }
     }
 }
+
+/// A pipeline shows the artifact store form it declares: one `artifactStore` when all
+/// its actions run in its region, `artifactStores` by region otherwise.
+#[test]
+fn a_pipeline_shows_the_artifact_store_form_it_declares() {
+    for (file, address, single) in [
+        (
+            "docs/examples/flow1-upload-trigger.yaml",
+            "tools/us-east-1/pipeline.flow1-release",
+            true,
+        ),
+        (
+            "docs/examples/flow4-multi-region.yaml",
+            "tools/us-east-1/pipeline.flow4-service",
+            false,
+        ),
+    ] {
+        let e = expansion(file);
+        let pipeline = e.get(address).unwrap().pipeline().unwrap();
+        assert_eq!(pipeline.artifact_store().is_some(), single, "{file}");
+        let p = plan(&e, &empty(&e));
+        for section in [
+            text_section(&text(&p, false), address),
+            markdown_section(&markdown(&p), address),
+        ] {
+            assert_eq!(section.contains("artifact_store:"), single, "{section}");
+            assert_eq!(section.contains("artifact_stores"), !single, "{section}");
+        }
+    }
+    let e = expansion("docs/examples/flow1-upload-trigger.yaml");
+    let store = e
+        .get("tools/us-east-1/pipeline.flow1-release")
+        .unwrap()
+        .pipeline()
+        .unwrap()
+        .artifact_store()
+        .unwrap();
+    assert_eq!(store.bucket, "flow1-artifacts-111111111111-us-east-1");
+}
