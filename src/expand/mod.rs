@@ -316,6 +316,22 @@ impl<'a> Ex<'a> {
         }
     }
 
+    /// Adds to a role's `tether` policy an Allow of `actions` on `resources` (merged into
+    /// the statement of the same `sid`, as `grant` does).
+    fn allow(
+        &mut self,
+        role: &Address,
+        sid: &str,
+        actions: impl Into<policy::OneOrMany>,
+        resources: impl Into<policy::OneOrMany>,
+    ) {
+        self.grant(
+            role,
+            "tether",
+            Statement::allow(actions).sid(sid).on(resources),
+        );
+    }
+
     fn trust_role(&mut self, role: &Address, principal_arn: String, principal: Option<&Address>) {
         let draft = self.roles.get_mut(role).expect("role drafted");
         let stmt = Statement::allow(["sts:AssumeRole"]).sid("TrustedRoles");
@@ -501,9 +517,7 @@ impl<'a> Ex<'a> {
             pl,
             role: role.clone(),
             role_arn: role_arn.clone(),
-            action_roles: BTreeMap::new(),
-            command_roles: BTreeMap::new(),
-            exec_roles: BTreeMap::new(),
+            roles: BTreeMap::new(),
             deps: BTreeSet::from([role.clone()]),
         };
 

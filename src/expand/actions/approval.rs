@@ -2,10 +2,9 @@
 //! an SNS topic that the pipeline role publishes to.
 
 use super::Pipe;
-use crate::expand::policy::Statement;
-use crate::resource::ActionSpec;
 use crate::expand::Ex;
 use crate::model::{Action, ActionKind};
+use crate::resource::ActionSpec;
 
 pub(super) fn declare(ex: &mut Ex, p: &mut Pipe, act: &Action, base: ActionSpec) -> ActionSpec {
     let ActionKind::Approval {
@@ -24,13 +23,7 @@ pub(super) fn declare(ex: &mut Ex, p: &mut Pipe, act: &Action, base: ActionSpec)
     if let Some(topic) = notify {
         spec.configuration
             .insert("NotificationArn".into(), topic.clone());
-        ex.grant(
-            &p.role,
-            "tether",
-            Statement::allow(["sns:Publish"])
-                .sid("NotifyApprovers")
-                .on([topic.clone()]),
-        );
+        ex.allow(&p.role, "NotifyApprovers", ["sns:Publish"], [topic.clone()]);
     }
     if let Some(m) = message {
         spec.configuration.insert("CustomData".into(), m.clone());
@@ -46,19 +39,9 @@ pub(super) fn declare(ex: &mut Ex, p: &mut Pipe, act: &Action, base: ActionSpec)
 mod tests {
     use crate::expand::actions::testing::*;
 
-    /// The Prod stage of a pipeline, with `actions` (YAML flow items).
+    /// The run orders of a stage of `actions` (YAML flow items).
     fn stage(actions: &str) -> Vec<(String, u32)> {
-        let e = expand(&format!(
-            r#"{HEAD}
-pipelines:
-  main:
-    account: tools
-    source: {{ codecommit: {{ repository: app, branch: main }} }}
-    stages:
-      - name: Prod
-        actions: [{actions}]
-"#
-        ));
+        let e = expand(&with_stage("", actions));
         let p = pipeline(&e, "t-main");
         p.stages[1]
             .actions

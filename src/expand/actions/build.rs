@@ -2,10 +2,9 @@
 //! `CodeBuild` build action).
 
 use super::Pipe;
-use crate::expand::policy::Statement;
-use crate::resource::ActionSpec;
 use crate::expand::Ex;
 use crate::model::{Action, ActionKind};
+use crate::resource::ActionSpec;
 
 pub(super) fn declare(ex: &mut Ex, p: &mut Pipe, act: &Action, base: ActionSpec) -> ActionSpec {
     let ActionKind::Build {
@@ -22,12 +21,11 @@ pub(super) fn declare(ex: &mut Ex, p: &mut Pipe, act: &Action, base: ActionSpec)
         "arn:{}:codebuild:{region}:{pid}:project/{project}",
         region.partition()
     );
-    ex.grant(
+    ex.allow(
         &p.role,
-        "tether",
-        Statement::allow(["codebuild:BatchGetBuilds", "codebuild:StartBuild"])
-            .sid("StartBuilds")
-            .on([project_arn]),
+        "StartBuilds",
+        ["codebuild:BatchGetBuilds", "codebuild:StartBuild"],
+        [project_arn],
     );
     if let Some(sr) = service_role {
         // The project's role is external: admitted to the store's bucket and key

@@ -4,9 +4,9 @@
 
 use super::Pipe;
 use crate::expand::cfg;
-use crate::resource::ActionSpec;
 use crate::expand::Ex;
 use crate::model::{Action, ActionKind};
+use crate::resource::ActionSpec;
 
 /// One declaration, or two for a change set: create-replace it, then execute it.
 pub(super) fn declare(
@@ -86,20 +86,11 @@ mod tests {
 
     /// Deployments into `dev` in another region, with each kind of execution role.
     fn topology(execution: &str) -> String {
-        format!(
-            r#"{HEAD}
-roles:
-  deployer: {{ account: dev, trust: [{{ service: cloudformation.amazonaws.com }}] }}
-pipelines:
-  main:
-    account: tools
-    source: {{ codecommit: {{ repository: app, branch: main }} }}
-    stages:
-      - name: Deploy
-        actions:
-          - name: deploy
-            cloudformation: {{ account: dev, region: eu-west-1, stack: app, template: t.yaml, {execution} }}
-"#
+        with_stage(
+            "roles:\n  deployer: { account: dev, trust: [{ service: cloudformation.amazonaws.com }] }",
+            &format!(
+                "{{ name: deploy, cloudformation: {{ account: dev, region: eu-west-1, stack: app, template: t.yaml, {execution} }} }}"
+            ),
         )
     }
 
@@ -216,17 +207,7 @@ pipelines:
             json!({
                 "Sid": "DeployStacks",
                 "Effect": "Allow",
-                "Action": [
-                    "cloudformation:CreateChangeSet",
-                    "cloudformation:CreateStack",
-                    "cloudformation:DeleteChangeSet",
-                    "cloudformation:DeleteStack",
-                    "cloudformation:DescribeChangeSet",
-                    "cloudformation:DescribeStacks",
-                    "cloudformation:ExecuteChangeSet",
-                    "cloudformation:SetStackPolicy",
-                    "cloudformation:UpdateStack"
-                ],
+                "Action": super::super::DEPLOY_ACTIONS,
                 "Resource": "arn:aws:cloudformation:eu-west-1:333333333333:stack/app/*"
             })
         );

@@ -7,11 +7,10 @@
 //! there that tether derives; that role's ARN and the execution role's reach the
 //! commands as environment variables ([`ROLE_VAR`], [`EXECUTION_ROLE_VAR`]).
 
-use super::Pipe;
-use crate::expand::policy::Statement;
-use crate::resource::{ActionSpec, Address};
+use super::{Pipe, Purpose};
 use crate::expand::Ex;
-use crate::model::{Action, ActionKind, Key};
+use crate::model::{Action, ActionKind};
+use crate::resource::ActionSpec;
 use std::collections::BTreeMap;
 
 /// The role the commands assume to act in the account the action names (set only when
@@ -42,23 +41,22 @@ pub(super) fn declare(ex: &mut Ex, p: &mut Pipe, act: &Action, base: ActionSpec)
         region.partition(),
         p.pl.name
     );
-    ex.grant(
+    ex.allow(
         &p.role,
-        "tether",
-        Statement::allow([
+        "CommandLogs",
+        [
             "logs:CreateLogGroup",
             "logs:CreateLogStream",
             "logs:PutLogEvents",
-        ])
-        .sid("CommandLogs")
-        .on([group.clone(), format!("{group}:log-stream:*")]),
+        ],
+        [group.clone(), format!("{group}:log-stream:*")],
     );
     let mut env = BTreeMap::new();
     if let Some(execution) = execution {
         let actor = if *target == p.pl.account {
             p.role.clone()
         } else {
-            let (address, arn) = commands_role(ex, p, target, act);
+            let (address, arn) = ex.pipeline_role(p, Purpose::Commands, target, &act.origin);
             env.insert(ROLE_VAR.to_string(), arn);
             address
         };
@@ -75,29 +73,6 @@ pub(super) fn declare(ex: &mut Ex, p: &mut Pipe, act: &Action, base: ActionSpec)
     }
 }
 
-/// The role a pipeline's commands assume in `target`, drafted on first use: trusted by
-/// the pipeline role, which may assume it (a cross-account `AssumeRole` needs both).
-fn commands_role(ex: &mut Ex, p: &mut Pipe, target: &Key, act: &Action) -> (Address, String) {
-    if let Some(x) = p.command_roles.get(target) {
-        return x.clone();
-    }
-    let name = ex.role_name(&[&p.pl.key, "commands"]);
-    let address = ex.role(target, &name, &act.origin);
-    let arn = ex.role_arn(target, &name);
-    ex.trust_role(&address, p.role_arn.clone(), Some(&p.role));
-    ex.grant(
-        &p.role,
-        "tether",
-        Statement::allow(["sts:AssumeRole"])
-            .sid("AssumeCommandRoles")
-            .on([arn.clone()]),
-    );
-    p.deps.insert(address.clone());
-    p.command_roles
-        .insert(target.clone(), (address.clone(), arn.clone()));
-    (address, arn)
-}
-
 #[cfg(test)]
 mod tests {
     use crate::expand::actions::testing::*;
@@ -105,18 +80,11 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn topology(commands: &str) -> String {
-        format!(
-            r#"{HEAD}
-pipelines:
-  main:
-    account: tools
-    source: {{ codecommit: {{ repository: app, branch: main }} }}
-    stages:
-      - name: Deploy
-        actions:
-          - name: migrate
-            commands: {{ {commands}, commands: ["echo migrate"], stacks: [app-db], execution_policies: ["arn:aws:iam::aws:policy/PowerUserAccess"] }}
-"#
+        with_stage(
+            "",
+            &format!(
+                r#"{{ name: migrate, commands: {{ {commands}, commands: ["echo migrate"], stacks: [app-db], execution_policies: ["arn:aws:iam::aws:policy/PowerUserAccess"] }} }}"#
+            ),
         )
     }
 
@@ -232,10 +200,7 @@ pipelines:
         assert!(e.named("iam_role", "t-main-action").is_none());
     }
 
-    fn role_spec<'a>(
-        e: &'a crate::expand::Expansion,
-        name: &str,
-    ) -> &'a crate::resource::RoleSpec {
+    fn role_spec<'a>(e: &'a crate::expand::Expansion, name: &str) -> &'a crate::resource::RoleSpec {
         role(e, name)
     }
 }

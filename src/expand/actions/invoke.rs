@@ -2,10 +2,9 @@
 //! role in its own account or by the pipeline's action role in the function's account.
 
 use super::Pipe;
-use crate::expand::policy::Statement;
-use crate::resource::ActionSpec;
 use crate::expand::Ex;
 use crate::model::{Action, ActionKind};
+use crate::resource::ActionSpec;
 
 pub(super) fn declare(ex: &mut Ex, p: &mut Pipe, act: &Action, base: ActionSpec) -> ActionSpec {
     let ActionKind::Invoke {
@@ -23,12 +22,11 @@ pub(super) fn declare(ex: &mut Ex, p: &mut Pipe, act: &Action, base: ActionSpec)
         region.partition(),
         ex.id(target)
     );
-    ex.grant(
+    ex.allow(
         &actor,
-        "tether",
-        Statement::allow(["lambda:InvokeFunction"])
-            .sid("InvokeFunctions")
-            .on([function_arn]),
+        "InvokeFunctions",
+        ["lambda:InvokeFunction"],
+        [function_arn],
     );
     let mut spec = ActionSpec {
         category: "Invoke".into(),

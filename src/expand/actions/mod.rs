@@ -15,11 +15,11 @@ pub use commands::{
 };
 
 use super::policy::Statement;
-use crate::resource::{ActionSpec, Address};
 use super::{Ex, StoreUse};
 use crate::diag::YamlPath;
 use crate::model::{Action, ActionKind, Execution, Key, Pipeline, RoleRef};
 use crate::region::Region;
+use crate::resource::{ActionSpec, Address};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What deploying a stack takes: the CloudFormation statement of "Manage the
@@ -47,12 +47,35 @@ pub(super) struct Pipe<'a> {
     /// The pipeline role: its address and ARN.
     pub role: Address,
     pub role_arn: String,
-    /// Roles in other accounts, drafted as actions need them: account → (address, ARN).
-    pub action_roles: BTreeMap<Key, (Address, String)>,
-    pub command_roles: BTreeMap<Key, (Address, String)>,
-    pub exec_roles: BTreeMap<Key, (Address, String)>,
+    /// The pipeline's roles in other accounts, drafted as actions need them.
+    pub roles: BTreeMap<(Purpose, Key), (Address, String)>,
     /// What the pipeline must be created after.
     pub deps: BTreeSet<Address>,
+}
+
+/// What a role the pipeline derives in an account is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Purpose {
+    /// CodePipeline runs the pipeline's actions there as it (`roleArn`).
+    Action,
+    /// The pipeline's commands assume it to act there.
+    Commands,
+    /// CodePipeline reads the source there as it (`roleArn`).
+    Source,
+    /// CloudFormation deploys the stacks there as it.
+    Execution,
+}
+
+impl Purpose {
+    /// The end of the role's name, `<name>-<pipeline>-<suffix>`.
+    fn suffix(self) -> &'static str {
+        match self {
+            Purpose::Action => "action",
+            Purpose::Commands => "commands",
+            Purpose::Source => "source",
+            Purpose::Execution => "cfn-exec",
+        }
+    }
 }
 
 impl Pipe<'_> {
@@ -135,38 +158,48 @@ impl Ex<'_> {
         }
     }
 
-    /// Lets `role` assume `target_arn` (an action or source role of its pipeline).
-    fn assume(&mut self, role: &Address, target_arn: &str) {
-        self.grant(
-            role,
-            "tether",
-            Statement::allow(["sts:AssumeRole"])
-                .sid("AssumeActionRoles")
-                .on([target_arn.to_string()]),
-        );
+    /// The pipeline's role for `purpose` in `account`, drafted on first use and made a
+    /// dependency of the pipeline. A role for actions, commands or sources trusts
+    /// exactly the pipeline role, whose own policy may assume it (a cross-account
+    /// `AssumeRole` needs an allow on both sides); an execution role trusts
+    /// CloudFormation ([CFNROLE] in docs/topology.md).
+    fn pipeline_role(
+        &mut self,
+        p: &mut Pipe,
+        purpose: Purpose,
+        account: &Key,
+        origin: &YamlPath,
+    ) -> (Address, String) {
+        if let Some(x) = p.roles.get(&(purpose, account.clone())) {
+            return x.clone();
+        }
+        let name = self.role_name(&[&p.pl.key, purpose.suffix()]);
+        let address = self.role(account, &name, origin);
+        let arn = self.role_arn(account, &name);
+        if purpose == Purpose::Execution {
+            self.trust_service(&address, "cloudformation.amazonaws.com", account, None);
+        } else {
+            self.trust_role(&address, p.role_arn.clone(), Some(&p.role));
+            let sid = match purpose {
+                Purpose::Commands => "AssumeCommandRoles",
+                _ => "AssumeActionRoles",
+            };
+            self.allow(&p.role, sid, ["sts:AssumeRole"], [arn.clone()]);
+        }
+        p.deps.insert(address.clone());
+        p.roles
+            .insert((purpose, account.clone()), (address.clone(), arn.clone()));
+        (address, arn)
     }
 
     /// The role that performs an action in `target`: the pipeline role in its own
-    /// account, otherwise the pipeline's action role there (drafted on first use).
+    /// account, otherwise the pipeline's action role there, which reads the action's
+    /// input from the artifact store of its region.
     fn actor(&mut self, p: &mut Pipe, target: &Key, region: &Region, origin: &YamlPath) -> Address {
         if *target == p.pl.account {
             return p.role.clone();
         }
-        let (address, arn) = match p.action_roles.get(target) {
-            Some(x) => x.clone(),
-            None => {
-                let name = self.role_name(&[&p.pl.key, "action"]);
-                let address = self.role(target, &name, origin);
-                let arn = self.role_arn(target, &name);
-                self.trust_role(&address, p.role_arn.clone(), Some(&p.role));
-                self.assume(&p.role, &arn);
-                p.deps.insert(address.clone());
-                p.action_roles
-                    .insert(target.clone(), (address.clone(), arn.clone()));
-                (address, arn)
-            }
-        };
-        // Cross-account actions read their input from the store of their region.
+        let (address, arn) = self.pipeline_role(p, Purpose::Action, target, origin);
         self.use_store(
             &address,
             &arn,
@@ -180,7 +213,7 @@ impl Ex<'_> {
 
     /// The ARN of the action role an action in `target` declares, when it needs one.
     fn actor_arn(&self, p: &Pipe, target: &Key) -> Option<String> {
-        (*target != p.pl.account).then(|| p.action_roles[target].1.clone())
+        (*target != p.pl.account).then(|| p.roles[&(Purpose::Action, target.clone())].1.clone())
     }
 
     /// The execution role ARN for a deployment in `target`/`region`, drafting the
@@ -219,19 +252,7 @@ impl Ex<'_> {
                 arn
             }
             Execution::Derived { policies } => {
-                let (address, arn) = match p.exec_roles.get(target) {
-                    Some(x) => x.clone(),
-                    None => {
-                        let name = self.role_name(&[&p.pl.key, "cfn-exec"]);
-                        let address = self.role(target, &name, origin);
-                        let arn = self.role_arn(target, &name);
-                        self.trust_service(&address, "cloudformation.amazonaws.com", target, None);
-                        p.deps.insert(address.clone());
-                        p.exec_roles
-                            .insert(target.clone(), (address.clone(), arn.clone()));
-                        (address, arn)
-                    }
-                };
+                let (address, arn) = self.pipeline_role(p, Purpose::Execution, target, origin);
                 self.use_store(
                     &address,
                     &arn,
@@ -267,13 +288,7 @@ impl Ex<'_> {
                 )
             })
             .collect();
-        self.grant(
-            actor,
-            "tether",
-            Statement::allow(DEPLOY_ACTIONS)
-                .sid("DeployStacks")
-                .on(stack_arns),
-        );
+        self.allow(actor, "DeployStacks", DEPLOY_ACTIONS, stack_arns);
         self.grant(
             actor,
             "tether",
@@ -294,8 +309,8 @@ impl Ex<'_> {
 #[allow(dead_code)] // each helper serves some of the kinds' tests
 pub(crate) mod testing {
     use crate::expand::policy::Statement;
-    use crate::resource::{ActionSpec, PipelineSpec, Resource, RoleSpec};
     use crate::expand::Expansion;
+    use crate::resource::{ActionSpec, PipelineSpec, Resource, RoleSpec};
 
     /// Accounts and a source every test topology starts from: `tools` holds the
     /// pipelines, `dev` and `app` are targets.
@@ -307,6 +322,23 @@ accounts:
   dev: { id: "333333333333", role: OrganizationAccountAccessRole }
   app: { id: "222222222222", role: OrganizationAccountAccessRole }
 "#;
+
+    /// A topology with `extra` top-level entries and a pipeline `main` in `tools` that
+    /// reads a CodeCommit repository and has one stage `Deploy` of `actions` (YAML flow
+    /// items).
+    pub fn with_stage(extra: &str, actions: &str) -> String {
+        format!(
+            r#"{HEAD}{extra}
+pipelines:
+  main:
+    account: tools
+    source: {{ codecommit: {{ repository: app, branch: main }} }}
+    stages:
+      - name: Deploy
+        actions: [{actions}]
+"#
+        )
+    }
 
     pub fn expand(yaml: &str) -> Expansion {
         match crate::check_bytes(yaml.as_bytes(), "t.yaml") {

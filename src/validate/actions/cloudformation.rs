@@ -22,12 +22,7 @@ impl Cx<'_> {
         account: &Key,
         region: &Region,
     ) -> Option<ActionKind> {
-        // An unknown account or region is reported; the other fields are still checked.
-        let target = match &c.account {
-            Some(acc) => self.account(&cp.key("account"), acc),
-            None => Some(account.clone()),
-        };
-        let r = self.region_or(&cp.key("region"), c.region.as_ref(), region);
+        let (target, r) = self.target(cp, c.account.as_ref(), c.region.as_ref(), account, region);
         self.check(&cp.key("stack"), names::stack(&c.stack));
         if c.template.is_empty() {
             self.err(cp.key("template"), "template path is empty");

@@ -16,11 +16,14 @@ impl Cx<'_> {
         region: &Region,
     ) -> Option<ActionKind> {
         self.check(&ip.key("function"), names::lambda_function(&inv.function));
-        let target = match &inv.account {
-            Some(acc) => self.account(&ip.key("account"), acc)?,
-            None => account.clone(),
-        };
-        let r = self.region_or(&ip.key("region"), inv.region.as_ref(), region)?;
+        let (target, r) = self.target(
+            ip,
+            inv.account.as_ref(),
+            inv.region.as_ref(),
+            account,
+            region,
+        );
+        let (target, r) = (target?, r?);
         Some(ActionKind::Invoke {
             function: inv.function.clone(),
             account: target,

@@ -149,6 +149,28 @@ impl Cx<'_> {
     }
 }
 
+impl Cx<'_> {
+    /// The account and region an action names, each the pipeline's when omitted; an
+    /// unknown one is reported (and `None`), so that the other fields are still checked.
+    pub(super) fn target(
+        &mut self,
+        path: &YamlPath,
+        account: Option<&String>,
+        region: Option<&String>,
+        pipeline_account: &Key,
+        pipeline_region: &Region,
+    ) -> (Option<Key>, Option<Region>) {
+        let target = match account {
+            Some(acc) => self.account(&path.key("account"), acc),
+            None => Some(pipeline_account.clone()),
+        };
+        (
+            target,
+            self.region_or(&path.key("region"), region, pipeline_region),
+        )
+    }
+}
+
 /// CodePipeline artifact names allow letters, digits, `_` and `-`.
 pub(super) fn artifact_name(stage: &str, action: &str) -> String {
     let raw = format!("{stage}-{action}");

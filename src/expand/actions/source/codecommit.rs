@@ -2,11 +2,10 @@
 
 use super::Declared;
 use crate::expand::cfg;
-use crate::expand::policy::Statement;
-use crate::resource::{ActionSpec, Address};
 use crate::expand::Ex;
 use crate::model::Key;
 use crate::region::Region;
+use crate::resource::{ActionSpec, Address};
 
 pub(super) fn declare(account: &Key, repository: &str, branch: &str, base: ActionSpec) -> Declared {
     Declared {
@@ -37,18 +36,17 @@ pub(super) fn grant(
         region.partition(),
         ex.id(account)
     );
-    ex.grant(
+    ex.allow(
         reader,
-        "tether",
-        Statement::allow([
+        "SourceRepositories",
+        [
             "codecommit:CancelUploadArchive",
             "codecommit:GetBranch",
             "codecommit:GetCommit",
             "codecommit:GetRepository",
             "codecommit:GetUploadArchiveStatus",
             "codecommit:UploadArchive",
-        ])
-        .sid("SourceRepositories")
-        .on([repo]),
+        ],
+        [repo],
     );
 }

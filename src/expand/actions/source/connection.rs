@@ -4,9 +4,8 @@
 
 use super::{Declared, Pipe};
 use crate::expand::cfg;
-use crate::expand::policy::Statement;
-use crate::resource::ActionSpec;
 use crate::expand::Ex;
+use crate::resource::ActionSpec;
 
 pub(super) fn declare(
     ex: &mut Ex,
@@ -16,15 +15,14 @@ pub(super) fn declare(
     branch: &str,
     base: ActionSpec,
 ) -> Declared {
-    ex.grant(
+    ex.allow(
         &p.role,
-        "tether",
-        Statement::allow([
+        "UseConnections",
+        [
             "codeconnections:UseConnection",
             "codestar-connections:UseConnection",
-        ])
-        .sid("UseConnections")
-        .on([arn.to_string()]),
+        ],
+        [arn.to_string()],
     );
     Declared {
         spec: ActionSpec {

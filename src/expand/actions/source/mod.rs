@@ -8,10 +8,10 @@ mod codecommit;
 mod connection;
 mod s3;
 
-use super::Pipe;
-use crate::resource::{ActionSpec, Address};
+use super::{Pipe, Purpose};
 use crate::expand::{Ex, StoreUse};
 use crate::model::{Action, Key, Source};
+use crate::resource::{ActionSpec, Address};
 
 /// The declaration of a source action and the account its source lives in.
 struct Declared {
@@ -66,10 +66,7 @@ fn reader(
     if *account == p.pl.account {
         return p.role.clone();
     }
-    let name = ex.role_name(&[&p.pl.key, "source"]);
-    let role = ex.role(account, &name, &act.origin);
-    let arn = ex.role_arn(account, &name);
-    ex.trust_role(&role, p.role_arn.clone(), Some(&p.role));
+    let (role, arn) = ex.pipeline_role(p, Purpose::Source, account, &act.origin);
     ex.use_store(
         &role,
         &arn,
@@ -78,8 +75,6 @@ fn reader(
         StoreUse::ReadWrite,
         &act.origin,
     );
-    ex.assume(&p.role, &arn);
-    p.deps.insert(role.clone());
     spec.role_arn = Some(arn);
     role
 }

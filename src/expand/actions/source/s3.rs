@@ -2,10 +2,9 @@
 
 use super::{Declared, Pipe};
 use crate::expand::cfg;
-use crate::expand::policy::Statement;
-use crate::resource::{ActionSpec, Address};
 use crate::expand::Ex;
 use crate::model::Key;
+use crate::resource::{ActionSpec, Address};
 
 pub(super) fn declare(
     ex: &mut Ex,
@@ -44,27 +43,25 @@ pub(super) fn declare(
 pub(super) fn grant(ex: &mut Ex, reader: &Address, bucket: &Key, key: &str) {
     let b = &ex.t.buckets[bucket];
     let barn = format!("arn:{}:s3:::{}", b.region.partition(), b.name);
-    ex.grant(
+    ex.allow(
         reader,
-        "tether",
-        Statement::allow([
+        "SourceObjects",
+        [
             "s3:GetObject",
             "s3:GetObjectTagging",
             "s3:GetObjectVersion",
             "s3:GetObjectVersionTagging",
-        ])
-        .sid("SourceObjects")
-        .on([format!("{barn}/{key}")]),
+        ],
+        [format!("{barn}/{key}")],
     );
-    ex.grant(
+    ex.allow(
         reader,
-        "tether",
-        Statement::allow([
+        "SourceBuckets",
+        [
             "s3:GetBucketAcl",
             "s3:GetBucketLocation",
             "s3:GetBucketVersioning",
-        ])
-        .sid("SourceBuckets")
-        .on([barn]),
+        ],
+        [barn],
     );
 }
