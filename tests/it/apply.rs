@@ -67,6 +67,29 @@ fn each_flow_applies_from_empty_converges_and_then_writes_nothing() {
 }
 
 #[test]
+fn a_single_region_pipeline_declares_one_artifact_store() {
+    // CodePipeline API reference, PipelineDeclaration: `artifactStore` or
+    // `artifactStores`, the latter for cross-Region pipelines.
+    let (_g, emu) = take();
+    let t = Topology::example("docs/examples/flow1-upload-trigger.yaml");
+    applied(emu, &t);
+    let out = emu.oob(
+        r#"
+p = c("codepipeline").get_pipeline(name="flow1-release")["pipeline"]
+print(json.dumps({"artifactStore": p.get("artifactStore", {}).get("location"),
+                  "artifactStores": sorted(p.get("artifactStores", {}))}))
+"#,
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(
+        seen,
+        serde_json::json!({"artifactStore": "flow1-artifacts-123456789012-us-east-1", "artifactStores": []})
+    );
+    plan_is_empty(emu, &t);
+}
+
+#[test]
 fn artifact_stores_and_buckets_name_their_keys_by_key_arn_once_applied() {
     // Flow 4: a pipeline acting in three regions, with cross-account actions. AWS
     // assigns each key's ARN; apply writes it, read back here with boto3, not tether.

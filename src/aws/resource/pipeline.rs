@@ -257,8 +257,8 @@ fn declaration(
         .role_arn(&x.role_arn)
         .pipeline_type(PipelineType::from(x.pipeline_type.as_str()))
         .execution_mode(ExecutionMode::from(x.execution_mode.as_str()));
-    for (region, s) in &x.artifact_stores {
-        let store = ArtifactStore::builder()
+    let store = |s: &crate::resource::ArtifactStore| {
+        ArtifactStore::builder()
             .r#type(ArtifactStoreType::S3)
             .location(&s.bucket)
             .encryption_key(
@@ -269,8 +269,19 @@ fn declaration(
                     .map_err(e)?,
             )
             .build()
-            .map_err(e)?;
-        d = d.artifact_stores(region, store);
+            .map_err(e)
+    };
+    // One region: `artifactStore`. A declaration holds `artifactStore` or
+    // `artifactStores`, never both, and cross-Region pipelines use `artifactStores`
+    // (CodePipeline API reference, PipelineDeclaration); nothing documents a one-element
+    // `artifactStores`.
+    match x.artifact_store() {
+        Some(s) => d = d.artifact_store(store(s)?),
+        None => {
+            for (region, s) in &x.artifact_stores {
+                d = d.artifact_stores(region, store(s)?);
+            }
+        }
     }
     for v in &x.variables {
         d = d.variables(
