@@ -73,6 +73,29 @@ impl Cx<'_> {
         self.out.push(Diagnostic::new(path, message).help(help));
     }
 
+    /// Entries that must name exactly one of several keys (an action's kind, a source's,
+    /// a trust entry's principal): true when one is set; otherwise reports what was found
+    /// (`none`, or the keys set) through `message`, with `help`.
+    fn exactly_one(
+        &mut self,
+        path: &YamlPath,
+        keys: &[(&str, bool)],
+        message: impl FnOnce(&str) -> String,
+        help: &str,
+    ) -> bool {
+        let set: Vec<&str> = keys.iter().filter(|(_, on)| *on).map(|(k, _)| *k).collect();
+        if set.len() == 1 {
+            return true;
+        }
+        let found = if set.is_empty() {
+            "none".to_string()
+        } else {
+            set.join(", ")
+        };
+        self.err_help(path.clone(), message(&found), help);
+        false
+    }
+
     fn check(&mut self, path: &YamlPath, r: Result<(), String>) -> bool {
         match r {
             Ok(()) => true,

@@ -305,28 +305,17 @@ impl Cx<'_> {
         account: &Key,
         region: &Region,
     ) -> Option<Source> {
-        let set: Vec<&str> = [
+        let kinds = [
             ("s3", s.s3.is_some()),
             ("codecommit", s.codecommit.is_some()),
             ("connection", s.connection.is_some()),
-        ]
-        .iter()
-        .filter(|(_, on)| *on)
-        .map(|(k, _)| *k)
-        .collect();
-        if set.len() != 1 {
-            self.err_help(
-                path.clone(),
-                format!(
-                    "a source has exactly one kind; this one has {}",
-                    if set.is_empty() {
-                        "none".to_string()
-                    } else {
-                        set.join(", ")
-                    }
-                ),
-                "use one of `s3`, `codecommit`, `connection`",
-            );
+        ];
+        if !self.exactly_one(
+            path,
+            &kinds,
+            |found| format!("a source has exactly one kind; this one has {found}"),
+            "use one of `s3`, `codecommit`, `connection`",
+        ) {
             return None;
         }
         if let Some(s3) = &s.s3 {

@@ -119,31 +119,20 @@ impl Cx<'_> {
         t: &RawTrust,
         pipelines: &BTreeMap<Key, Pipeline>,
     ) -> Option<Trust> {
-        let set: Vec<&str> = [
+        let principals = [
             ("build", t.build.is_some()),
             ("pipeline", t.pipeline.is_some()),
             ("role", t.role.is_some()),
             ("account", t.account.is_some()),
             ("service", t.service.is_some()),
             ("arn", t.arn.is_some()),
-        ]
-        .iter()
-        .filter(|(_, on)| *on)
-        .map(|(k, _)| *k)
-        .collect();
-        if set.len() != 1 {
-            self.err_help(
-                path.clone(),
-                format!(
-                    "a trust entry names exactly one principal; this one has {}",
-                    if set.is_empty() {
-                        "none".to_string()
-                    } else {
-                        set.join(", ")
-                    }
-                ),
-                "use one of `build`, `pipeline`, `role`, `account`, `service`, `arn` per entry",
-            );
+        ];
+        if !self.exactly_one(
+            path,
+            &principals,
+            |found| format!("a trust entry names exactly one principal; this one has {found}"),
+            "use one of `build`, `pipeline`, `role`, `account`, `service`, `arn` per entry",
+        ) {
             return None;
         }
         if let Some(b) = &t.build {

@@ -30,32 +30,25 @@ impl Cx<'_> {
         outputs: &[(String, String)],
         shorthand_source: bool,
     ) -> Option<Action> {
-        let kinds: Vec<&str> = [
+        let kinds = [
             ("source", a.source.is_some()),
             ("build", a.build.is_some()),
             ("cloudformation", a.cloudformation.is_some()),
             ("commands", a.commands.is_some()),
             ("approval", a.approval.is_some()),
             ("invoke", a.invoke.is_some()),
-        ]
-        .iter()
-        .filter(|(_, on)| *on)
-        .map(|(k, _)| *k)
-        .collect();
-        if kinds.len() != 1 {
-            self.err_help(
-                path.clone(),
+        ];
+        if !self.exactly_one(
+            path,
+            &kinds,
+            |found| {
                 format!(
-                    "action `{}` must have exactly one kind; it has {}",
-                    a.name,
-                    if kinds.is_empty() {
-                        "none".to_string()
-                    } else {
-                        kinds.join(", ")
-                    }
-                ),
-                "add one of `source`, `build`, `cloudformation`, `commands`, `approval`, `invoke`",
-            );
+                    "action `{}` must have exactly one kind; it has {found}",
+                    a.name
+                )
+            },
+            "add one of `source`, `build`, `cloudformation`, `commands`, `approval`, `invoke`",
+        ) {
             return None;
         }
         if let Some(ro) = a.run_order {
