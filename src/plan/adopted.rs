@@ -34,8 +34,9 @@ fn warning(c: &ResourceChange, expansion: &Expansion) -> Option<String> {
     let Some(Encryption::AwsKms { key }) = &live.encryption else {
         return None;
     };
-    // The AWS managed key `aws/s3` cannot be shared with other accounts, and within its
-    // account it follows the caller's IAM permissions: not a key a policy is added to.
+    // The AWS managed key `aws/s3`: its policy cannot be changed and lets the account's
+    // principals use it through S3 (KMS developer guide, "AWS managed keys"), so there is
+    // nothing to add to it.
     if key.is_empty() || key.ends_with("alias/aws/s3") {
         return None;
     }

@@ -81,22 +81,32 @@ pub fn as_applied(r: &Resource) -> Resource {
 /// (recorded in the returned [`Unknowns`]) when nothing observed holds it yet.
 pub fn resolve(r: &Resource, known: &Known) -> (Resource, Unknowns) {
     let mut v = serde_json::to_value(r).expect("resources serialise");
-    // By field: a list's unknown values read alike, and a policy list keeps one of each.
-    let mut by_field: BTreeMap<String, BTreeSet<Address>> = BTreeMap::new();
-    let lists = lists(&v);
+    let mut references = 0;
+    let mut unknown: Vec<(String, Address)> = Vec::new();
     walk(&mut v, String::new(), &mut |pointer, s| {
         let a = referenced(s)?;
+        references += 1;
         Some(match known.get(&a) {
             Some(value) => value.clone(),
             None => {
-                by_field
-                    .entry(field(pointer, &lists))
-                    .or_default()
-                    .insert(a);
+                unknown.push((pointer.to_string(), a));
                 KNOWN_AFTER_APPLY.to_string()
             }
         })
     });
+    // Most resources name no value known after apply: nothing to read back.
+    if references == 0 {
+        return (r.clone(), Unknowns::new());
+    }
+    // By field: a list's unknown values read alike, and a policy list keeps one of each.
+    let lists = lists(&v);
+    let mut by_field: BTreeMap<String, BTreeSet<Address>> = BTreeMap::new();
+    for (pointer, a) in unknown {
+        by_field
+            .entry(field(&pointer, &lists))
+            .or_default()
+            .insert(a);
+    }
     let resolved: Resource = serde_json::from_value(v).expect("a resolved resource reads back");
     // Where the placeholders are now, each with the values it stands for.
     let mut v = serde_json::to_value(&resolved).expect("resources serialise");
@@ -117,6 +127,9 @@ pub fn resolve(r: &Resource, known: &Known) -> (Resource, Unknowns) {
 /// ran. A resource's reference to itself (a new key's own ARN) is left as it is: nothing
 /// writes it. Returns the addresses whose value is still missing.
 pub fn fill(r: &mut Resource, unknowns: &Unknowns, produced: &Known) -> Vec<Address> {
+    if unknowns.is_empty() {
+        return Vec::new();
+    }
     let mut v = serde_json::to_value(&*r).expect("resources serialise");
     let mut missing = Vec::new();
     for (pointer, addresses) in unknowns {
