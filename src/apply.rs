@@ -122,6 +122,12 @@ pub fn propagation(e: &AwsError) -> Option<&'static str> {
         "NoSuchEntity" if m.contains("role") => {
             Some("a role created moments ago is not visible yet")
         }
+        // "If you delete a queue, you must wait at least 60 seconds before creating a
+        // queue with the same name" (SQS API reference, CreateQueue): a dead-letter queue
+        // turned off and on again, or a destroy followed by an apply.
+        "AWS.SimpleQueueService.QueueDeletedRecently" | "QueueDeletedRecently" => {
+            Some("SQS refuses a queue name for 60 seconds after its queue is deleted")
+        }
         _ => None,
     }
 }
@@ -694,6 +700,11 @@ mod tests {
         assert!(propagation(&service(
             "NoSuchEntity",
             "The role with name x cannot be found."
+        ))
+        .is_some());
+        assert!(propagation(&service(
+            "AWS.SimpleQueueService.QueueDeletedRecently",
+            "You must wait 60 seconds after deleting a queue before you can create another with the same name."
         ))
         .is_some());
         assert!(propagation(&service(

@@ -26,6 +26,9 @@ pub struct Topology {
     pub buses: BTreeMap<Key, Bus>,
     pub pipelines: BTreeMap<Key, Pipeline>,
     pub triggers: BTreeMap<Key, Trigger>,
+    /// `defaults.dead_letter` (default `true`): whether derived event targets that have
+    /// no setting of their own dead-letter what EventBridge fails to deliver.
+    pub dead_letter: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -239,6 +242,9 @@ pub struct Trigger {
     /// Pipelines to start; all share one account and region.
     pub start: Vec<Key>,
     pub enabled: bool,
+    /// Undelivered events go to a derived SQS dead-letter queue in each rule's account
+    /// and region (resolved: the trigger's own setting, else `defaults.dead_letter`).
+    pub dead_letter: bool,
     pub origin: YamlPath,
 }
 

@@ -13,6 +13,9 @@ pub const RULE_MAX: usize = 64;
 pub const BUS_MAX: usize = 256;
 pub const PIPELINE_MAX: usize = 100;
 pub const KMS_ALIAS_MAX: usize = 256;
+/// SQS queue names: 1 to 80 alphanumerics, hyphens and underscores (SQS API
+/// reference, CreateQueue, `QueueName`).
+pub const SQS_QUEUE_MAX: usize = 80;
 
 /// Joins `parts` with `-`; when the result is longer than `max`, keeps a readable head
 /// and appends `-` and eight hex digits of the SHA-256 of the full name.

@@ -44,6 +44,10 @@ pub struct RawDefaults {
     /// Tags put on every taggable resource tether creates.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Whether derived event targets send what EventBridge fails to deliver to a derived
+    /// SQS dead-letter queue (per rule account and region); a trigger's own
+    /// `dead_letter` wins. Default `true`.
+    pub dead_letter: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -415,6 +419,10 @@ pub struct RawTrigger {
     pub start: Vec<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Events EventBridge fails to deliver (after its retries, or at once for errors it
+    /// does not retry) go to a derived SQS dead-letter queue instead of being dropped.
+    /// Default: `defaults.dead_letter`, else `true`.
+    pub dead_letter: Option<bool>,
 }
 
 fn yes() -> bool {

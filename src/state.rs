@@ -126,6 +126,11 @@ mod tests {
                 id: "bus".into(),
                 arn: "arn:aws:events:us-east-1:111111111111:event-bus/b".into(),
                 role_arn: "arn:aws:iam::222222222222:role/x".into(),
+                retry_policy: Some(crate::resource::RetryPolicy {
+                    maximum_retry_attempts: 185,
+                    maximum_event_age_seconds: 86400,
+                }),
+                dead_letter_arn: Some("arn:aws:sqs:us-east-1:222222222222:q".into()),
             }),
             tags: BTreeMap::new(),
             owner: Owner::This,

@@ -96,6 +96,7 @@ pub struct Clients {
     pub kms: aws_sdk_kms::Client,
     pub events: aws_sdk_eventbridge::Client,
     pub pipeline: aws_sdk_codepipeline::Client,
+    pub sqs: aws_sdk_sqs::Client,
     pub sts: aws_sdk_sts::Client,
 }
 
@@ -235,6 +236,11 @@ impl Aws {
             ),
             pipeline: aws_sdk_codepipeline::Client::from_conf(
                 aws_sdk_codepipeline::config::Builder::from(&config)
+                    .interceptor(c.clone())
+                    .build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&config)
                     .interceptor(c.clone())
                     .build(),
             ),

@@ -14,6 +14,7 @@
 //! administration statement for the key's own account root.
 
 mod actions;
+mod delivery;
 pub mod policy;
 
 use crate::diag::{Diagnostic, YamlPath};
@@ -26,6 +27,7 @@ use policy::{PolicyDocument, Statement};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use actions::{COMMANDS_EXECUTION_ROLE_VAR, COMMANDS_ROLE_VAR};
+pub use delivery::{DEAD_LETTER_RETENTION_SECONDS, RETRY_POLICY};
 
 /// Tag naming the topology that owns a resource.
 pub const TAG_TOPOLOGY: &str = "tether:topology";
@@ -73,6 +75,7 @@ impl Expansion {
                     Spec::EventRule(x) => x.name == name,
                     Spec::EventTarget(x) => format!("{}/{}", x.rule, x.id) == name,
                     Spec::Pipeline(x) => x.name == name,
+                    Spec::SqsQueue(x) => x.name == name,
                 }
         })
     }
@@ -170,6 +173,10 @@ struct Ex<'a> {
     /// Roles tether derives that a user role trusts (`pipeline:` or `role:`), with the
     /// ARN of the trusting role: each gets `sts:AssumeRole` on it once every role is in.
     assumers: Vec<(Address, String)>,
+    /// Dead-letter queues per account and region, and the rules whose targets use them
+    /// (`delivery`).
+    dead_letters: BTreeMap<(Key, Region), delivery::DeadLetterDraft>,
+    dead_lettered: BTreeSet<delivery::RulePlace>,
     resources: BTreeMap<Address, Resource>,
     problems: Vec<Diagnostic>,
 }
@@ -197,6 +204,8 @@ impl<'a> Ex<'a> {
             source_buckets: BTreeSet::new(),
             triggered,
             assumers: Vec::new(),
+            dead_letters: BTreeMap::new(),
+            dead_lettered: BTreeSet::new(),
             resources: BTreeMap::new(),
             problems: Vec::new(),
         }
@@ -700,6 +709,9 @@ impl<'a> Ex<'a> {
             &origin,
             rule_deps.clone(),
         );
+        if tr.dead_letter {
+            self.dead_letter(pa, pr, &bus_name, &rule_name, &start_arn, &origin);
+        }
         for (key, arn) in &pipeline_arns {
             let p = &t.pipelines[key];
             let mut deps = BTreeSet::from([rule_address.clone(), start_role.clone()]);
@@ -764,6 +776,9 @@ impl<'a> Ex<'a> {
             &origin,
             BTreeSet::new(),
         );
+        if tr.dead_letter {
+            self.dead_letter(sa, sr, "default", &fwd_name, &fwd_arn, &origin);
+        }
         let mut deps = BTreeSet::from([fwd_address, fwd_role]);
         deps.extend(bus_address);
         self.event_target(
@@ -844,6 +859,9 @@ impl<'a> Ex<'a> {
                 id,
                 arn: arn.to_string(),
                 role_arn: role_arn.to_string(),
+                // Set for every target at assembly (`delivery`).
+                retry_policy: None,
+                dead_letter_arn: None,
             }),
             tags: Tags::new(),
             depends_on: deps,
@@ -1108,6 +1126,8 @@ impl<'a> Ex<'a> {
     }
 
     fn finish(mut self) -> Result<Expansion, Vec<Diagnostic>> {
+        // Retry policies and dead-letter queues, now that every target is in.
+        self.deliveries();
         // Derived buses.
         let buses = std::mem::take(&mut self.buses);
         for ((account, region), d) in buses {

@@ -312,6 +312,9 @@ mod tests {
             "+ cross-account: role flow1-release-source (app) may be assumed by role flow1-release-pipeline (tools)",
             "+ role flow1-on-upload-start (tools) may be assumed by service events.amazonaws.com when aws:SourceArn ArnEquals arn:aws:events:us-east-1:111111111111:rule/flow1-triggers/flow1-on-upload-start and aws:SourceAccount StringEquals 111111111111",
             "+ role flow1-on-upload-start (tools) may codepipeline:StartPipelineExecution on arn:aws:codepipeline:us-east-1:111111111111:flow1-release",
+            // The dead-letter queue of each rule's place admits EventBridge for its rules.
+            "+ service events.amazonaws.com may sqs:SendMessage on queue flow1-dead-letter (app, us-east-1) when aws:SourceArn ArnEquals arn:aws:events:us-east-1:222222222222:rule/flow1-on-upload-forward",
+            "+ service events.amazonaws.com may sqs:SendMessage on queue flow1-dead-letter (tools, us-east-1) when aws:SourceArn ArnEquals arn:aws:events:us-east-1:111111111111:rule/flow1-triggers/flow1-on-upload-start",
         ] {
             assert!(lines.iter().any(|l| l == want), "{want}\nin {lines:#?}");
         }

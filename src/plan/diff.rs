@@ -567,6 +567,8 @@ mod tests {
             "app/us-east-1/event_rule.default/flow1-on-upload-forward",
             "app/global/iam_role.flow1-on-upload-forward",
             "tools/us-east-1/event_bus.flow1-triggers",
+            // Its dead-letter queue, which it names.
+            "app/us-east-1/sqs_queue.flow1-dead-letter",
         ]
         .into();
         assert_eq!(got, want);

@@ -14,14 +14,16 @@ pub mod iam_role;
 pub mod kms_key;
 pub mod pipeline;
 pub mod s3_bucket;
+pub mod sqs_queue;
 
 pub use event_bus::BusSpec;
 pub use event_rule::RuleSpec;
-pub use event_target::TargetSpec;
+pub use event_target::{RetryPolicy, TargetSpec};
 pub use iam_role::RoleSpec;
 pub use kms_key::KeySpec;
 pub use pipeline::{ActionSpec, ArtifactStore, PipelineSpec, PipelineVariable, StageSpec};
 pub use s3_bucket::{BucketSpec, Encryption};
+pub use sqs_queue::QueueSpec;
 
 use crate::expand::policy::Statement;
 use crate::state::Observed;
@@ -186,6 +188,7 @@ macro_rules! for_each_kind {
             EventRule(event_rule::RuleSpec),
             EventTarget(event_target::TargetSpec),
             Pipeline(pipeline::PipelineSpec),
+            SqsQueue(sqs_queue::QueueSpec),
         }
     };
 }
@@ -222,6 +225,7 @@ accessors! {
     rule: EventRule(RuleSpec),
     target: EventTarget(TargetSpec),
     pipeline: Pipeline(PipelineSpec),
+    queue: SqsQueue(QueueSpec),
 }
 
 #[cfg(test)]
@@ -243,6 +247,7 @@ mod tests {
         let rank = |k| deletion_rank(k);
         assert!(rank("event_target") < rank("event_rule"));
         assert!(rank("event_rule") < rank("event_bus"));
+        assert!(rank("event_target") < rank("sqs_queue"));
         assert!(rank("pipeline") < rank("s3_bucket"));
         assert!(rank("s3_bucket") < rank("kms_key"));
         assert!(rank("kms_key") < rank("iam_role"));

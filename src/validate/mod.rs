@@ -251,6 +251,7 @@ impl Cx<'_> {
             buses,
             pipelines,
             triggers,
+            dead_letter: raw.defaults.dead_letter.unwrap_or(true),
         }
     }
 }

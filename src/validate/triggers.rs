@@ -129,6 +129,10 @@ impl Cx<'_> {
                             via,
                             start,
                             enabled: t.enabled,
+                            dead_letter: t
+                                .dead_letter
+                                .or(self.raw.defaults.dead_letter)
+                                .unwrap_or(true),
                             origin: path,
                         },
                     );

@@ -447,9 +447,31 @@ events_app.put_targets(
             "Id": "bus",
             "Arn": "arn:aws:events:us-east-1:123456789012:event-bus/flow1-triggers",
             "RoleArn": "arn:aws:iam::222222222222:role/tether/flow1/flow1-on-upload-forward",
+            "RetryPolicy": {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185},
+            "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:222222222222:flow1-dead-letter"},
         }
     ],
 )
+
+# ----- SQS dead-letter queues, one per rule account -----------------------------------
+
+for account, rule in [
+    (APP, "arn:aws:events:us-east-1:222222222222:rule/flow1-on-upload-forward"),
+    (TOOLS, "arn:aws:events:us-east-1:123456789012:rule/flow1-triggers/flow1-on-upload-start"),
+]:
+    queue = f"arn:aws:sqs:us-east-1:{account}:flow1-dead-letter"
+    c("sqs", account).create_queue(
+        QueueName="flow1-dead-letter",
+        Attributes={
+            "MessageRetentionPeriod": "1209600",
+            "SqsManagedSseEnabled": "true",
+            "Policy": '{"Version": "2012-10-17", "Statement": [{"Sid": "tether_flow1_DeadLetter", '
+            '"Principal": {"Service": ["events.amazonaws.com"]}, "Effect": "Allow", '
+            '"Resource": "' + queue + '", "Action": ["sqs:SendMessage"], '
+            '"Condition": {"ArnEquals": {"aws:SourceArn": ["' + rule + '"]}}}]}',
+        },
+        tags=dict((t["Key"], t["Value"]) for t in owned(f"{'app' if account == APP else 'tools'}/us-east-1/sqs_queue.flow1-dead-letter")),
+    )
 
 # ----- CodePipeline, tools account ----------------------------------------------------
 
@@ -520,6 +542,8 @@ events.put_targets(
             "Id": "pipeline-release",
             "Arn": "arn:aws:codepipeline:us-east-1:123456789012:flow1-release",
             "RoleArn": "arn:aws:iam::123456789012:role/tether/flow1/flow1-on-upload-start",
+            "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:123456789012:flow1-dead-letter"},
+            "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400},
         }
     ],
 )

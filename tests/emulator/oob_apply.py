@@ -391,10 +391,25 @@ def apply(endpoint, r, arns):
         )
     elif kind == "event_target":
         events = client(endpoint, "events", r)
-        events.put_targets(
-            Rule=r["rule"],
-            EventBusName=r["bus"],
-            Targets=[{"Id": r["id"], "Arn": r["arn"], "RoleArn": r["role_arn"]}],
+        target = {"Id": r["id"], "Arn": r["arn"], "RoleArn": r["role_arn"]}
+        if r.get("retry_policy"):
+            target["RetryPolicy"] = {
+                "MaximumRetryAttempts": r["retry_policy"]["maximum_retry_attempts"],
+                "MaximumEventAgeInSeconds": r["retry_policy"]["maximum_event_age_seconds"],
+            }
+        if r.get("dead_letter_arn"):
+            target["DeadLetterConfig"] = {"Arn": r["dead_letter_arn"]}
+        events.put_targets(Rule=r["rule"], EventBusName=r["bus"], Targets=[target])
+    elif kind == "sqs_queue":
+        sqs = client(endpoint, "sqs", r)
+        sqs.create_queue(
+            QueueName=r["name"],
+            Attributes={
+                "MessageRetentionPeriod": str(r["message_retention_seconds"]),
+                "SqsManagedSseEnabled": "true" if r["sqs_managed_sse"] else "false",
+                "Policy": RESHAPE.statements(r["policy_statements"], f"{r['address']}#policy"),
+            },
+            tags=dict(sorted(r.get("tags", {}).items())),
         )
     elif kind == "pipeline":
         cp = client(endpoint, "codepipeline", r)
@@ -463,7 +478,7 @@ def main():
     expansion = json.load(sys.stdin)
     only = set(sys.argv[2:])
     # Keys first: the roles, buckets and pipelines that use them name them by ARN.
-    rank = ["kms_key", "iam_role", "s3_bucket", "event_bus", "event_rule", "pipeline", "event_target"]
+    rank = ["kms_key", "iam_role", "s3_bucket", "event_bus", "event_rule", "pipeline", "sqs_queue", "event_target"]
     arns = {}
     for r in sorted(expansion["resources"], key=lambda r: rank.index(r["kind"])):
         if not only or r["address"] in only:

@@ -3,6 +3,7 @@
 mod apply;
 mod ci;
 mod cli;
+mod dead_letter;
 mod destroy;
 mod emulator;
 mod examples;

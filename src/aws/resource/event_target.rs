@@ -6,7 +6,7 @@ use super::{Provider, ReadScope};
 use crate::aws::read::ReadCx;
 use crate::aws::write::{gone, sdk, unexpected, Put, Writer};
 use crate::aws::AwsError;
-use crate::resource::{Address, Kind, Spec, TargetSpec};
+use crate::resource::{Address, Kind, RetryPolicy, Spec, TargetSpec};
 use crate::state::{Observed, Owner};
 use std::collections::BTreeMap;
 
@@ -31,6 +31,20 @@ pub(crate) fn observed(
         id: t.id().to_string(),
         arn: t.arn().to_string(),
         role_arn: t.role_arn().unwrap_or_default().to_string(),
+        // A retry policy without one of its fields is compared as EventBridge applies
+        // it: the missing one at its default, which is its maximum (EventBridge user
+        // guide, "Event retry policy and using dead-letter queues").
+        retry_policy: t.retry_policy().map(|p| RetryPolicy {
+            maximum_retry_attempts: p.maximum_retry_attempts().map_or(185, |n| n.max(0) as u32),
+            maximum_event_age_seconds: p
+                .maximum_event_age_in_seconds()
+                .map_or(86_400, |n| n.max(0) as u32),
+        }),
+        dead_letter_arn: t
+            .dead_letter_config()
+            .and_then(|d| d.arn())
+            .filter(|a| !a.is_empty())
+            .map(String::from),
     });
     cx.observed(address, spec, BTreeMap::new(), owner)
 }
@@ -38,18 +52,33 @@ pub(crate) fn observed(
 impl Provider for TargetSpec {
     const READ: ReadScope = ReadScope::WithParent;
 
-    /// Read with its rule: `ListTargetsByRule` returns every target of a rule at once.
+    /// Read with its rule: `ListTargetsByRule` returns every target of a rule at once,
+    /// with its retry policy and dead-letter queue.
     async fn read(_: &ReadCx) -> Result<Vec<Observed>, AwsError> {
         Ok(Vec::new())
     }
 
+    /// `PutTargets` writes the whole target: a setting it does not send (no
+    /// `DeadLetterConfig` once dead-lettering is off) is removed.
     async fn put(x: &Self, p: Put<'_>) -> Result<(), AwsError> {
+        use aws_sdk_eventbridge::types;
         let Put { w, r, .. } = p;
         let a = &r.address;
-        let target = aws_sdk_eventbridge::types::Target::builder()
+        let target = types::Target::builder()
             .id(&x.id)
             .arn(&x.arn)
             .role_arn(&x.role_arn)
+            .set_retry_policy(x.retry_policy.map(|p| {
+                types::RetryPolicy::builder()
+                    .maximum_retry_attempts(p.maximum_retry_attempts as i32)
+                    .maximum_event_age_in_seconds(p.maximum_event_age_seconds as i32)
+                    .build()
+            }))
+            .set_dead_letter_config(
+                x.dead_letter_arn
+                    .as_ref()
+                    .map(|arn| types::DeadLetterConfig::builder().arn(arn).build()),
+            )
             .build()
             .map_err(|e| unexpected(a, e.to_string()))?;
         let out = w

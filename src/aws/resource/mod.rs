@@ -15,6 +15,7 @@ pub mod iam_role;
 pub mod kms_key;
 pub mod pipeline;
 pub mod s3_bucket;
+pub mod sqs_queue;
 
 use super::read::ReadCx;
 use super::write::{Put, Writer};
