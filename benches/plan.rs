@@ -148,6 +148,7 @@ fn main() {
             ("EventBridge", "ListEventBuses"),
             ("EventBridge", "ListRules"),
             ("CodePipeline", "ListPipelines"),
+            ("SQS", "ListQueues"),
         ]
         .iter()
         .map(|(svc, op)| stats.count(svc, op))
