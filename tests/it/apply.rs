@@ -243,7 +243,7 @@ print(json.dumps(sorted(keys)))
     let left = emu.oob(
         r#"
 ev = c("events")
-print(len(ev.list_targets_by_rule(Rule="observer", EventBusName="flow1-triggers")["Targets"]), len(c("sqs").list_queues().get("QueueUrls", [])))
+print(len(ev.list_targets_by_rule(Rule="observer", EventBusName="flow1-triggers")["Targets"]), len(c("sqs").list_queues(QueueNamePrefix="observer").get("QueueUrls", [])))
 "#,
     );
     assert_eq!(left.trim(), "1 1");

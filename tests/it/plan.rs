@@ -449,6 +449,8 @@ fn targets_limit_the_plan_to_what_they_need() {
         "app/us-east-1/event_rule.default/flow1-on-upload-forward",
         "app/global/iam_role.flow1-on-upload-forward",
         "tools/us-east-1/event_bus.flow1-triggers",
+        // The target's dead-letter queue, which it names.
+        "app/us-east-1/sqs_queue.flow1-dead-letter",
     ]
     .iter()
     .map(|s| s.to_string())
