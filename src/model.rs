@@ -245,7 +245,20 @@ pub struct Trigger {
     /// Undelivered events go to a derived SQS dead-letter queue in each rule's account
     /// and region (resolved: the trigger's own setting, else `defaults.dead_letter`).
     pub dead_letter: bool,
+    /// The object the started pipelines read from the trigger's bucket, when they read
+    /// one; `None` when the trigger is only a signal (their sources are elsewhere).
+    pub object: Option<TriggerObject>,
     pub origin: YamlPath,
+}
+
+/// The one object of a trigger's bucket that its pipelines build: the rule matches
+/// exactly its key and passes the version that fired it to each pipeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct TriggerObject {
+    pub key: String,
+    /// Per started pipeline, the name of its S3 source action that reads the key: where
+    /// `StartPipelineExecution` overrides the source revision.
+    pub actions: BTreeMap<Key, String>,
 }
 
 impl Topology {
