@@ -131,6 +131,10 @@ mod tests {
                     maximum_event_age_seconds: 86400,
                 }),
                 dead_letter_arn: Some("arn:aws:sqs:us-east-1:222222222222:q".into()),
+                input_transformer: Some(crate::resource::InputTransformer {
+                    input_paths: BTreeMap::from([("v".into(), "$.detail.x".into())]),
+                    input_template: serde_json::json!({"a": ["<v>"]}),
+                }),
             }),
             tags: BTreeMap::new(),
             owner: Owner::This,

@@ -862,6 +862,7 @@ impl<'a> Ex<'a> {
                 // Set for every target at assembly (`delivery`).
                 retry_policy: None,
                 dead_letter_arn: None,
+                input_transformer: None,
             }),
             tags: Tags::new(),
             depends_on: deps,

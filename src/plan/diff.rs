@@ -382,6 +382,55 @@ mod tests {
     }
 
     #[test]
+    fn a_targets_input_transformer_is_compared_by_meaning() {
+        let e = example();
+        let a = Address(
+            "tools/us-east-1/event_target.flow1-triggers/flow1-on-upload-start/pipeline-release"
+                .into(),
+        );
+        let with = |f: &dyn Fn(&mut Option<crate::resource::InputTransformer>)| {
+            let mut s = applied(&e);
+            let Some(Some(o)) = s.resources.get_mut(&a) else {
+                panic!()
+            };
+            let Spec::EventTarget(t) = &mut o.spec else {
+                panic!()
+            };
+            assert!(t.input_transformer.is_some(), "flow 1 passes the version");
+            f(&mut t.input_transformer);
+            let plan = diff(&e, &s, "x", &Options::default()).unwrap();
+            plan.changes
+                .into_iter()
+                .filter(|c| c.action != Action::NoOp)
+                .map(|c| {
+                    let fields: Vec<String> = c.changes.iter().map(|f| f.field.clone()).collect();
+                    (c.address.0, fields)
+                })
+                .collect::<Vec<_>>()
+        };
+        // Another tool's spacing and key order: the template EventBridge holds means the same.
+        let spaced = "{\n  \"sourceRevisions\": [ { \"revisionValue\": \"<revisionValue>\",\n  \"revisionType\": \"S3_OBJECT_VERSION_ID\", \"actionName\": \"source\" } ]\n}";
+        assert_eq!(
+            with(&|x| x.as_mut().unwrap().input_template =
+                crate::resource::InputTransformer::template_value(spaced)),
+            []
+        );
+        let drift = vec![(a.0.clone(), vec!["input_transformer".to_string()])];
+        assert_eq!(
+            with(&|x| x.as_mut().unwrap().input_template["sourceRevisions"][0]["actionName"] =
+                "other".into()),
+            drift
+        );
+        assert_eq!(
+            with(&|x| {
+                x.as_mut().unwrap().input_paths.insert("revisionValue".into(), "$.detail.object.key".into());
+            }),
+            drift
+        );
+        assert_eq!(with(&|x| *x = None), drift);
+    }
+
+    #[test]
     fn a_key_is_named_by_the_arn_of_the_key_behind_its_alias() {
         let e = example();
         let pipeline = Address("tools/us-east-1/pipeline.flow1-release".into());

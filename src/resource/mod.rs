@@ -18,7 +18,7 @@ pub mod sqs_queue;
 
 pub use event_bus::BusSpec;
 pub use event_rule::RuleSpec;
-pub use event_target::{RetryPolicy, TargetSpec};
+pub use event_target::{InputTransformer, RetryPolicy, TargetSpec};
 pub use iam_role::RoleSpec;
 pub use kms_key::KeySpec;
 pub use pipeline::{ActionSpec, ArtifactStore, PipelineSpec, PipelineVariable, StageSpec};

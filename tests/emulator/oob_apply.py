@@ -48,6 +48,8 @@ SHAPES = {
     "compact-json": "no whitespace at all",
     "indented-json": "indented with two or four spaces or a tab",
     "pattern-key-order": "an event pattern's keys in another order (all levels)",
+    "template-key-order": "a JSON input template's keys in another order, and its own "
+    "spacing: EventBridge keeps the text, whose meaning is the JSON it fills",
 }
 
 # moto's CreatePipeline looks for this service principal as a string in a list of
@@ -136,6 +138,23 @@ class Reshaper:
         if self.uses == start:
             out = self.key_order(out, r, "pattern-key-order", force=True)
         return self.dump(out, r)
+
+    def template(self, template, seed):
+        """An input transformer's template: a JSON one (tether holds it as a value) with
+        its keys reordered and respaced; a text one as it is, its text being its meaning."""
+        if isinstance(template, str):
+            return template
+        r = self.rng(seed)
+
+        def shuffled(v):
+            if isinstance(v, dict):
+                d = {k: shuffled(x) for k, x in v.items()}
+                return self.key_order(d, r, "template-key-order", force=True)
+            if isinstance(v, list):
+                return [shuffled(x) for x in v]
+            return v
+
+        return self.dump(shuffled(template), r)
 
     def sid(self, s, r, i):
         if "Sid" not in s:
@@ -302,6 +321,24 @@ def resolved(v, arns):
     return v
 
 
+def target(r):
+    t = {"Id": r["id"], "Arn": r["arn"], "RoleArn": r["role_arn"]}
+    if r.get("retry_policy"):
+        t["RetryPolicy"] = {
+            "MaximumRetryAttempts": r["retry_policy"]["maximum_retry_attempts"],
+            "MaximumEventAgeInSeconds": r["retry_policy"]["maximum_event_age_seconds"],
+        }
+    if r.get("dead_letter_arn"):
+        t["DeadLetterConfig"] = {"Arn": r["dead_letter_arn"]}
+    x = r.get("input_transformer")
+    if x is not None:
+        t["InputTransformer"] = {
+            "InputPathsMap": x["input_paths"],
+            "InputTemplate": RESHAPE.template(x["input_template"], f"{r['address']}#input_template"),
+        }
+    return t
+
+
 def apply(endpoint, r, arns):
     """Creates `r`; returns its ARN when AWS assigned it (a key's)."""
     kind = r["kind"]
@@ -391,15 +428,7 @@ def apply(endpoint, r, arns):
         )
     elif kind == "event_target":
         events = client(endpoint, "events", r)
-        target = {"Id": r["id"], "Arn": r["arn"], "RoleArn": r["role_arn"]}
-        if r.get("retry_policy"):
-            target["RetryPolicy"] = {
-                "MaximumRetryAttempts": r["retry_policy"]["maximum_retry_attempts"],
-                "MaximumEventAgeInSeconds": r["retry_policy"]["maximum_event_age_seconds"],
-            }
-        if r.get("dead_letter_arn"):
-            target["DeadLetterConfig"] = {"Arn": r["dead_letter_arn"]}
-        events.put_targets(Rule=r["rule"], EventBusName=r["bus"], Targets=[target])
+        events.put_targets(Rule=r["rule"], EventBusName=r["bus"], Targets=[target(r)])
     elif kind == "sqs_queue":
         sqs = client(endpoint, "sqs", r)
         sqs.create_queue(

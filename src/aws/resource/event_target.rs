@@ -1,12 +1,15 @@
 //! EventBridge targets: read with their rule (`aws::resource::event_rule`), written with
 //! `PutTargets` (whose per-entry failures are errors too), removed with `RemoveTargets`.
+//! An input transformer's template is written as its text and read back as a value when
+//! it is JSON (`InputTransformer::template_value`), so a second plan is empty and
+//! another tool's spacing is not drift.
 //! The spec: `crate::resource::event_target`.
 
 use super::{Provider, ReadScope};
 use crate::aws::read::ReadCx;
 use crate::aws::write::{gone, sdk, unexpected, Put, Writer};
 use crate::aws::AwsError;
-use crate::resource::{Address, Kind, RetryPolicy, Spec, TargetSpec};
+use crate::resource::{Address, InputTransformer, Kind, RetryPolicy, Spec, TargetSpec};
 use crate::state::{Observed, Owner};
 use std::collections::BTreeMap;
 
@@ -45,6 +48,13 @@ pub(crate) fn observed(
             .and_then(|d| d.arn())
             .filter(|a| !a.is_empty())
             .map(String::from),
+        input_transformer: t.input_transformer().map(|x| InputTransformer {
+            input_paths: x
+                .input_paths_map()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            input_template: InputTransformer::template_value(x.input_template()),
+        }),
     });
     cx.observed(address, spec, BTreeMap::new(), owner)
 }
@@ -53,17 +63,28 @@ impl Provider for TargetSpec {
     const READ: ReadScope = ReadScope::WithParent;
 
     /// Read with its rule: `ListTargetsByRule` returns every target of a rule at once,
-    /// with its retry policy and dead-letter queue.
+    /// with its retry policy, dead-letter queue and input transformer.
     async fn read(_: &ReadCx) -> Result<Vec<Observed>, AwsError> {
         Ok(Vec::new())
     }
 
     /// `PutTargets` writes the whole target: a setting it does not send (no
-    /// `DeadLetterConfig` once dead-lettering is off) is removed.
+    /// `DeadLetterConfig` once dead-lettering is off, no transformer the spec does not
+    /// hold, such as one another tool added) is removed.
     async fn put(x: &Self, p: Put<'_>) -> Result<(), AwsError> {
         use aws_sdk_eventbridge::types;
         let Put { w, r, .. } = p;
         let a = &r.address;
+        let input = match &x.input_transformer {
+            None => None,
+            Some(t) => Some(
+                types::InputTransformer::builder()
+                    .set_input_paths_map(Some(t.input_paths.clone().into_iter().collect()))
+                    .input_template(t.template_text())
+                    .build()
+                    .map_err(|e| unexpected(a, e.to_string()))?,
+            ),
+        };
         let target = types::Target::builder()
             .id(&x.id)
             .arn(&x.arn)
@@ -79,6 +100,7 @@ impl Provider for TargetSpec {
                     .as_ref()
                     .map(|arn| types::DeadLetterConfig::builder().arn(arn).build()),
             )
+            .set_input_transformer(input)
             .build()
             .map_err(|e| unexpected(a, e.to_string()))?;
         let out = w
