@@ -616,7 +616,12 @@ impl<'a> Ex<'a> {
         let (pa, pr) = (first.account.as_str(), &first.region);
         let (sa, sr) = (bucket.account.as_str(), &bucket.region);
         let state = if tr.enabled { "ENABLED" } else { "DISABLED" };
-        let pattern = event_pattern(&bucket.name, tr.prefix.as_deref(), tr.suffix.as_deref());
+        // Pipelines that read the trigger's bucket get exactly their object, at the
+        // version that fired the rule; a trigger that is only a signal keeps its filter.
+        let pattern = match &tr.object {
+            Some(o) => object_pattern(&bucket.name, &o.key),
+            None => event_pattern(&bucket.name, tr.prefix.as_deref(), tr.suffix.as_deref()),
+        };
         let origin = tr.origin.clone();
         let pipeline_arns: Vec<(Key, String)> = tr
             .start
@@ -721,6 +726,7 @@ impl<'a> Ex<'a> {
                 "pipeline",
                 &p.name,
             ));
+            let input = tr.object.as_ref().map(|o| source_revision(&o.actions[key]));
             self.event_target(
                 pa,
                 pr,
@@ -729,6 +735,7 @@ impl<'a> Ex<'a> {
                 &format!("pipeline-{key}"),
                 arn,
                 &start_role_arn,
+                input,
                 deps,
                 &origin,
             );
@@ -789,6 +796,7 @@ impl<'a> Ex<'a> {
             "bus",
             &bus_arn,
             &fwd_role_arn,
+            None,
             deps,
             &origin,
         );
@@ -839,6 +847,7 @@ impl<'a> Ex<'a> {
         id: &str,
         arn: &str,
         role_arn: &str,
+        input_transformer: Option<InputTransformer>,
         deps: BTreeSet<Address>,
         origin: &YamlPath,
     ) {
@@ -862,7 +871,7 @@ impl<'a> Ex<'a> {
                 // Set for every target at assembly (`delivery`).
                 retry_policy: None,
                 dead_letter_arn: None,
-                input_transformer: None,
+                input_transformer,
             }),
             tags: Tags::new(),
             depends_on: deps,
@@ -1409,6 +1418,58 @@ fn event_pattern(bucket: &str, prefix: Option<&str>, suffix: Option<&str>) -> se
     })
 }
 
+/// The pattern of a trigger that hands its pipelines one object: `Object Created` for
+/// exactly that key (an exact match is a string in the pattern's list: "Content
+/// filtering in Amazon EventBridge event patterns").
+fn object_pattern(bucket: &str, key: &str) -> serde_json::Value {
+    serde_json::json!({
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": { "bucket": { "name": [bucket] }, "object": { "key": [key] } },
+    })
+}
+
+/// Variable of [`source_revision`]'s template.
+const REVISION_VARIABLE: &str = "revisionValue";
+
+/// What a pipeline target sends so that the pipeline runs on the object version that
+/// fired the rule, not on whatever version is newest when it starts.
+///
+/// - S3 puts the version in the event: `detail.object.version-id` of `Object Created`
+///   (Amazon S3 user guide, "EventBridge event message structure"); a bucket has
+///   versions only when versioning is on, which an S3 source bucket always is
+///   (`source_buckets`; "Amazon S3 source action reference": the source bucket must be
+///   versioned).
+/// - The target becomes `StartPipelineExecution`'s input, whose `sourceRevisions` set
+///   a source action's revision: `actionName`, `revisionType` `S3_OBJECT_VERSION_ID`,
+///   `revisionValue` (CodePipeline API reference, `StartPipelineExecution` and
+///   `SourceRevisionOverride`; user guide, "Start a pipeline with a source revision
+///   override", which points at an input transformer on the EventBridge rule for this,
+///   as does the S3 source action reference). `sourceRevisions` is a list in the API.
+/// - The transformer's template is JSON with the placeholder inside quotes: the version
+///   is a string, and EventBridge wants quotes around variables that hold JSON strings,
+///   none around objects or arrays (EventBridge user guide, "Amazon EventBridge input
+///   transformation"; API reference, `InputTransformer`).
+///
+/// Starting with a source revision is still `codepipeline:StartPipelineExecution` on
+/// the pipeline: no page names another action or condition for it, so the starting
+/// role's grant is unchanged.
+fn source_revision(action: &str) -> InputTransformer {
+    InputTransformer {
+        input_paths: BTreeMap::from([(
+            REVISION_VARIABLE.to_string(),
+            "$.detail.object.version-id".to_string(),
+        )]),
+        input_template: serde_json::json!({
+            "sourceRevisions": [{
+                "actionName": action,
+                "revisionType": "S3_OBJECT_VERSION_ID",
+                "revisionValue": format!("<{REVISION_VARIABLE}>"),
+            }]
+        }),
+    }
+}
+
 fn escape_wildcard(s: &str) -> String {
     s.replace('\\', "\\\\").replace('*', "\\*")
 }
@@ -1503,6 +1564,144 @@ buckets:
         let p = event_pattern("b", None, None);
         assert!(p["detail"].get("object").is_none());
         assert_eq!(p["detail"]["bucket"]["name"], serde_json::json!(["b"]));
+    }
+
+    /// A pipeline `p` in `tools` reading `source`, started by a trigger on `up`.
+    fn triggered(source: &str, trigger: &str) -> Expansion {
+        let text = format!(
+            r#"{}
+buckets:
+  up: {{ account: app, name: t-up }}
+pipelines:
+  p:
+    account: tools
+    source: {source}
+    stages:
+      - {{ name: B, actions: [{{ name: b, build: {{ project: xx }} }}] }}
+triggers:
+  go: {trigger}
+"#,
+            actions::testing::HEAD
+        );
+        actions::testing::expand(&text)
+    }
+
+    fn target<'a>(e: &'a Expansion, address: &str) -> &'a TargetSpec {
+        e.get(address)
+            .unwrap_or_else(|| panic!("no {address}"))
+            .target()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_trigger_hands_its_pipeline_the_object_version_that_fired_it() {
+        let e = triggered(
+            "{ s3: { bucket: up, key: releases/app.zip } }",
+            "{ bucket: up, prefix: releases/, start: [p] }",
+        );
+        let exact = serde_json::json!({
+            "source": ["aws.s3"],
+            "detail-type": ["Object Created"],
+            "detail": {"bucket": {"name": ["t-up"]}, "object": {"key": ["releases/app.zip"]}}
+        });
+        // Both hops match exactly the source key, not the prefix.
+        for rule in [
+            "app/us-east-1/event_rule.default/t-go-forward",
+            "tools/us-east-1/event_rule.t-triggers/t-go-start",
+        ] {
+            assert_eq!(
+                e.get(rule).unwrap().rule().unwrap().event_pattern,
+                exact,
+                "{rule}"
+            );
+        }
+        let start = target(
+            &e,
+            "tools/us-east-1/event_target.t-triggers/t-go-start/pipeline-p",
+        );
+        let input = start.input_transformer.as_ref().expect("a transformer");
+        assert_eq!(
+            input.input_paths,
+            BTreeMap::from([("revisionValue".into(), "$.detail.object.version-id".into())])
+        );
+        assert_eq!(
+            input.template_text(),
+            r#"{"sourceRevisions":[{"actionName":"source","revisionType":"S3_OBJECT_VERSION_ID","revisionValue":"<revisionValue>"}]}"#
+        );
+        // Forwarding hands the event on whole: the version is read at the start.
+        let fwd = target(&e, "app/us-east-1/event_target.default/t-go-forward/bus");
+        assert_eq!(fwd.input_transformer, None);
+        // The version exists: the source bucket is versioned.
+        assert!(
+            e.named("s3_bucket", "t-up")
+                .unwrap()
+                .bucket()
+                .unwrap()
+                .versioning
+        );
+    }
+
+    #[test]
+    fn a_trigger_names_the_source_action_it_overrides() {
+        let text = format!(
+            r#"{}
+buckets:
+  up: {{ account: tools, name: t-up }}
+pipelines:
+  p:
+    account: tools
+    stages:
+      - name: Fetch
+        actions:
+          - {{ name: code, source: {{ codecommit: {{ repository: r, branch: main }} }} }}
+          - {{ name: bundle, source: {{ s3: {{ bucket: up, key: in/b.zip }} }} }}
+      - {{ name: B, actions: [{{ name: b, input: Fetch.code, build: {{ project: xx }} }}] }}
+triggers:
+  go: {{ bucket: up, start: [p] }}
+"#,
+            actions::testing::HEAD
+        );
+        let e = actions::testing::expand(&text);
+        // Same account and region: one rule on the default bus.
+        let start = target(
+            &e,
+            "tools/us-east-1/event_target.default/t-go-start/pipeline-p",
+        );
+        assert_eq!(
+            start.input_transformer.as_ref().unwrap().input_template["sourceRevisions"][0]
+                ["actionName"],
+            "bundle"
+        );
+    }
+
+    #[test]
+    fn a_trigger_that_is_only_a_signal_keeps_its_prefix_and_sends_the_event() {
+        let e = triggered(
+            "{ codecommit: { account: app, repository: r, branch: main } }",
+            "{ bucket: up, prefix: base/, start: [p] }",
+        );
+        let rule = e
+            .get("tools/us-east-1/event_rule.t-triggers/t-go-start")
+            .unwrap()
+            .rule()
+            .unwrap();
+        assert_eq!(
+            rule.event_pattern["detail"]["object"]["key"],
+            serde_json::json!([{"prefix": "base/"}])
+        );
+        let start = target(
+            &e,
+            "tools/us-east-1/event_target.t-triggers/t-go-start/pipeline-p",
+        );
+        assert_eq!(start.input_transformer, None);
+        // Nothing reads a version of it: no versioning is derived for the bucket.
+        assert!(
+            !e.named("s3_bucket", "t-up")
+                .unwrap()
+                .bucket()
+                .unwrap()
+                .versioning
+        );
     }
 
     #[test]

@@ -417,13 +417,18 @@ mod tests {
         );
         let drift = vec![(a.0.clone(), vec!["input_transformer".to_string()])];
         assert_eq!(
-            with(&|x| x.as_mut().unwrap().input_template["sourceRevisions"][0]["actionName"] =
-                "other".into()),
+            with(
+                &|x| x.as_mut().unwrap().input_template["sourceRevisions"][0]["actionName"] =
+                    "other".into()
+            ),
             drift
         );
         assert_eq!(
             with(&|x| {
-                x.as_mut().unwrap().input_paths.insert("revisionValue".into(), "$.detail.object.key".into());
+                x.as_mut()
+                    .unwrap()
+                    .input_paths
+                    .insert("revisionValue".into(), "$.detail.object.key".into());
             }),
             drift
         );

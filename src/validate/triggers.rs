@@ -341,7 +341,10 @@ pub(super) fn filter_matches(prefix: Option<&str>, suffix: Option<&str>, key: &s
 }
 
 fn quoted<'a>(items: impl Iterator<Item = &'a str>) -> String {
-    items.map(|x| format!("`{x}`")).collect::<Vec<_>>().join(", ")
+    items
+        .map(|x| format!("`{x}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -459,7 +462,8 @@ triggers:
         ));
         assert_eq!(d.len(), 1, "{d:?}");
         assert!(
-            d[0].3.contains("which prefix `ab` and suffix `b` together cannot match"),
+            d[0].3
+                .contains("which prefix `ab` and suffix `b` together cannot match"),
             "{d:?}"
         );
     }
@@ -516,7 +520,8 @@ triggers:
         assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(d[0].0, "triggers.t.start");
         assert!(
-            d[0].3.starts_with("pipeline `q` reads no object of bucket `up`"),
+            d[0].3
+                .starts_with("pipeline `q` reads no object of bucket `up`"),
             "{d:?}"
         );
         assert_eq!(d[0].4, "start `q` from a trigger of its own");
@@ -531,7 +536,10 @@ triggers:
             )
         };
         let o = object(&with_two("{ bucket: up, prefix: b/, start: [p] }")).expect("bound");
-        assert_eq!((o.key.as_str(), o.actions["p"].as_str()), ("b/y.zip", "two"));
+        assert_eq!(
+            (o.key.as_str(), o.actions["p"].as_str()),
+            ("b/y.zip", "two")
+        );
         let d = diagnostics(&with_two("{ bucket: up, suffix: .zip, start: [p] }"));
         assert_eq!(d.len(), 1, "{d:?}");
         assert_eq!(d[0].0, "triggers.t.start[0]");
@@ -544,7 +552,8 @@ triggers:
         let d = diagnostics(&with_two("{ bucket: up, prefix: c/, start: [p] }"));
         assert_eq!(d.len(), 1, "{d:?}");
         assert!(
-            d[0].3.starts_with("pipeline `p` reads `a/x.zip`, `b/y.zip` of bucket `up`"),
+            d[0].3
+                .starts_with("pipeline `p` reads `a/x.zip`, `b/y.zip` of bucket `up`"),
             "{d:?}"
         );
     }

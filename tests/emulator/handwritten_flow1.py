@@ -18,6 +18,7 @@ Usage: handwritten_flow1.py ENDPOINT [CHANGE]. CHANGE, for the negative controls
 one meaningful difference:
   trust-account  the source role trusts the pipeline role of another account (333333333333)
   extra-action   the key policy lets the pipeline roles also `kms:ReEncryptFrom`
+  other-action   the start target passes the object version to another source action
 """
 
 import sys
@@ -28,7 +29,7 @@ from oob_apply import session
 
 ENDPOINT = sys.argv[1]
 CHANGE = sys.argv[2] if len(sys.argv) > 2 else None
-CHANGES = {"trust-account", "extra-action"}
+CHANGES = {"trust-account", "extra-action", "other-action"}
 if CHANGE is not None and CHANGE not in CHANGES:
     raise SystemExit(f"unknown change {CHANGE!r}; one of {sorted(CHANGES)}")
 
@@ -418,7 +419,7 @@ pattern = """{
   "source": ["aws.s3"],
   "detail-type": ["Object Created"],
   "detail": {
-    "object": {"key": [{"prefix": "releases/"}]},
+    "object": {"key": ["releases/app.zip"]},
     "bucket": {"name": ["flow1-app-uploads"]}
   }
 }"""
@@ -435,7 +436,7 @@ events_app = c("events", APP)
 events_app.put_rule(
     Name="flow1-on-upload-forward",
     EventPattern='{"detail":{"bucket":{"name":["flow1-app-uploads"]},"object":{"key":'
-    '[{"prefix":"releases/"}]}},"detail-type":["Object Created"],"source":["aws.s3"]}',
+    '["releases/app.zip"]}},"detail-type":["Object Created"],"source":["aws.s3"]}',
     State="ENABLED",
     Description="tether flow1: trigger on-upload",
     Tags=owned("app/us-east-1/event_rule.default/flow1-on-upload-forward"),
@@ -544,6 +545,25 @@ events.put_targets(
             "RoleArn": "arn:aws:iam::123456789012:role/tether/flow1/flow1-on-upload-start",
             "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:123456789012:flow1-dead-letter"},
             "RetryPolicy": {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400},
+            # As the console's input transformer dialog leaves it: indented, keys in
+            # the order the CodePipeline guide lists them.
+            "InputTransformer": {
+                "InputPathsMap": {"revisionValue": "$.detail.object.version-id"},
+                "InputTemplate": changed(
+                    """{
+  "sourceRevisions": [
+    {
+      "actionName": "source",
+      "revisionType": "S3_OBJECT_VERSION_ID",
+      "revisionValue": "<revisionValue>"
+    }
+  ]
+}""",
+                    "other-action",
+                    '"actionName": "source"',
+                    '"actionName": "build"',
+                ),
+            },
         }
     ],
 )

@@ -200,7 +200,7 @@ print(json.dumps({"queues": [q["Id"] for q in n.get("QueueConfigurations", [])],
 }
 
 #[test]
-fn flow1_delivers_uploads_under_the_prefix_across_accounts() {
+fn flow1_delivers_uploads_of_the_source_key_across_accounts() {
     let (_g, emu) = take();
     let t = Topology::example("docs/examples/flow1-upload-trigger.yaml");
     applied(emu, &t);
@@ -220,6 +220,7 @@ s3 = c("s3", "222222222222")
 s3.delete_bucket_policy(Bucket="flow1-app-uploads")
 ev.remove_targets(Rule="flow1-on-upload-start", EventBusName="flow1-triggers", Ids=["pipeline-release"])
 s3.put_object(Bucket="flow1-app-uploads", Key="releases/app.zip", Body=b"v1")
+s3.put_object(Bucket="flow1-app-uploads", Key="releases/other.zip", Body=b"x")
 s3.put_object(Bucket="flow1-app-uploads", Key="elsewhere/notes.txt", Body=b"x")
 keys = []
 for _ in range(3):
@@ -235,7 +236,7 @@ print(json.dumps(sorted(keys)))
     assert_eq!(
         keys,
         ["releases/app.zip"],
-        "only the upload under the prefix crosses"
+        "only the upload of the pipeline's source key crosses, not others under the prefix"
     );
     // The observer is not tether's: a later apply leaves it alone.
     t.rewrite(|s| s.replace("start: [release]", "start: [release]\n    enabled: false"));
@@ -247,6 +248,125 @@ print(len(ev.list_targets_by_rule(Rule="observer", EventBusName="flow1-triggers"
 "#,
     );
     assert_eq!(left.trim(), "1 1");
+    plan_is_empty(emu, &t);
+}
+
+/// The start target's input transformer as another tool reads it (`ListTargetsByRule`).
+fn start_input(emu: &Emulator) -> serde_json::Value {
+    let out = emu.oob(
+        r#"
+t = c("events").list_targets_by_rule(Rule="flow1-on-upload-start", EventBusName="flow1-triggers")["Targets"]
+print(json.dumps([x.get("InputTransformer") for x in t if x["Id"] == "pipeline-release"]))
+"#,
+    );
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn flow1_starts_the_pipeline_on_the_version_that_was_uploaded() {
+    // A trigger whose pipeline reads its bucket matches exactly the source key and passes
+    // the uploaded version to StartPipelineExecution (`sourceRevisions`), through an
+    // input transformer on the start target.
+    let (_g, emu) = take();
+    let t = Topology::example("docs/examples/flow1-upload-trigger.yaml");
+    applied(emu, &t);
+    let written = serde_json::json!([{
+        "InputPathsMap": {"revisionValue": "$.detail.object.version-id"},
+        "InputTemplate": r#"{"sourceRevisions":[{"actionName":"source","revisionType":"S3_OBJECT_VERSION_ID","revisionValue":"<revisionValue>"}]}"#
+    }]);
+    assert_eq!(
+        start_input(emu),
+        written,
+        "the target as EventBridge holds it"
+    );
+    plan_is_empty(emu, &t);
+
+    // What the pipeline would receive, for real S3 events crossing the accounts: moto
+    // cannot deliver to a pipeline (docs/testing.md), so an observer queue stands in as
+    // a second target of the start rule, with the transformer read back from the
+    // pipeline's target. Two uploads of the source key, one of another key under the
+    // prefix.
+    let out = emu.oob(
+        r#"
+sqs = c("sqs")
+q = sqs.create_queue(QueueName="observer")["QueueUrl"]
+arn = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+ev = c("events")
+targets = ev.list_targets_by_rule(Rule="flow1-on-upload-start", EventBusName="flow1-triggers")["Targets"]
+(pipeline,) = [x for x in targets if x["Id"] == "pipeline-release"]
+ev.remove_targets(Rule="flow1-on-upload-start", EventBusName="flow1-triggers", Ids=["pipeline-release"])
+ev.put_targets(Rule="flow1-on-upload-start", EventBusName="flow1-triggers",
+               Targets=[{"Id": "observer", "Arn": arn, "InputTransformer": pipeline["InputTransformer"]}])
+s3 = c("s3", "222222222222")
+s3.delete_bucket_policy(Bucket="flow1-app-uploads")  # TLS-only vs moto's plain HTTP
+versions = [s3.put_object(Bucket="flow1-app-uploads", Key="releases/app.zip", Body=b)["VersionId"] for b in (b"v1", b"v2")]
+s3.put_object(Bucket="flow1-app-uploads", Key="releases/other.zip", Body=b"x")
+got = []
+for _ in range(3):
+    for m in sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+        got.append(json.loads(m["Body"]))
+print(json.dumps({"versions": versions, "got": got}))
+"#,
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let versions = seen["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_ne!(versions[0], versions[1], "the bucket is versioned");
+    let mut got: Vec<serde_json::Value> = seen["got"].as_array().unwrap().clone();
+    got.sort_by_key(|v| v.to_string());
+    let mut want: Vec<serde_json::Value> = versions
+        .iter()
+        .map(|v| {
+            serde_json::json!({"sourceRevisions": [{
+                "actionName": "source", "revisionType": "S3_OBJECT_VERSION_ID", "revisionValue": v
+            }]})
+        })
+        .collect();
+    want.sort_by_key(|v| v.to_string());
+    assert_eq!(
+        got, want,
+        "each upload of the source key, with its own version; no other key"
+    );
+    // The observer sits on tether's rule: apply removes it and puts the pipeline back.
+    applied(emu, &t);
+    assert_eq!(start_input(emu), written);
+    plan_is_empty(emu, &t);
+
+    // Another tool rewrites the transformer (the object's key instead of its version):
+    // drift, planned as exactly that field and written back.
+    emu.oob(
+        r#"
+c("events").put_targets(Rule="flow1-on-upload-start", EventBusName="flow1-triggers", Targets=[{
+    "Id": "pipeline-release",
+    "Arn": "arn:aws:codepipeline:us-east-1:123456789012:flow1-release",
+    "RoleArn": "arn:aws:iam::123456789012:role/tether/flow1/flow1-on-upload-start",
+    "InputTransformer": {"InputPathsMap": {"key": "$.detail.object.key"},
+                         "InputTemplate": '{"sourceRevisions": [{"actionName": "source", "revisionType": "S3_OBJECT_KEY", "revisionValue": "<key>"}]}'}}])
+"#,
+    );
+    let target =
+        "tools/us-east-1/event_target.flow1-triggers/flow1-on-upload-start/pipeline-release";
+    let p = crate::plan::plan(emu, &t, &[]);
+    assert_eq!(
+        crate::plan::changes(&p),
+        [("update".to_string(), target.to_string())].into()
+    );
+    let c = p["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == target)
+        .unwrap();
+    let fields: Vec<&str> = c["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["input_transformer"]);
+    applied(emu, &t);
+    assert_eq!(start_input(emu), written);
     plan_is_empty(emu, &t);
 }
 

@@ -166,7 +166,9 @@ fn flow1_upload_in_app_account_starts_pipeline_in_tools() {
     assert!(uploads.eventbridge_notifications);
     assert!(uploads.versioning);
 
-    // Source side: a rule on the app account's default bus matching the bucket and prefix.
+    // Source side: a rule on the app account's default bus matching the bucket and
+    // exactly the key the pipeline reads (within the trigger's prefix, which validate
+    // checked): other uploads under the prefix would run the old object.
     let fwd = get(
         &e,
         "app/us-east-1/event_rule.default/flow1-on-upload-forward",
@@ -181,7 +183,7 @@ fn flow1_upload_in_app_account_starts_pipeline_in_tools() {
         serde_json::json!({
             "source": ["aws.s3"],
             "detail-type": ["Object Created"],
-            "detail": {"bucket": {"name": ["flow1-app-uploads"]}, "object": {"key": [{"prefix": "releases/"}]}}
+            "detail": {"bucket": {"name": ["flow1-app-uploads"]}, "object": {"key": ["releases/app.zip"]}}
         })
     );
     // … forwarding through a role that may only put events on exactly the receiving bus.
@@ -263,6 +265,21 @@ fn flow1_upload_in_app_account_starts_pipeline_in_tools() {
     .unwrap();
     assert_eq!(target.arn, pipeline_arn);
     assert_eq!(target.role_arn, start_role.arn);
+    // … on the version of the object that fired it (StartPipelineExecution
+    // `sourceRevisions`), which the forwarded event still carries.
+    assert_eq!(fwd_target.input_transformer, None);
+    let input = target.input_transformer.as_ref().expect("a transformer");
+    assert_eq!(
+        serde_json::to_value(input).unwrap(),
+        json!({
+            "input_paths": {"revisionValue": "$.detail.object.version-id"},
+            "input_template": {"sourceRevisions": [{
+                "actionName": "source",
+                "revisionType": "S3_OBJECT_VERSION_ID",
+                "revisionValue": "<revisionValue>"
+            }]}
+        })
+    );
 
     // The pipeline does not poll a source that a trigger starts.
     let pl = get(&e, "tools/us-east-1/pipeline.flow1-release")

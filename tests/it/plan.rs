@@ -133,7 +133,7 @@ fn a_world_written_by_hand_plans_no_changes() {
 }
 
 /// The negative control of the hand-written world: one meaningful change, and the plan
-/// is exactly an update of that resource's policy, so "no changes" above can fail.
+/// is exactly an update of that resource's field, so "no changes" above can fail.
 #[test]
 fn a_world_written_by_hand_with_one_change_plans_exactly_that_update() {
     for (what, address, field) in [
@@ -148,6 +148,12 @@ fn a_world_written_by_hand_with_one_change_plans_exactly_that_update() {
             "extra-action",
             "tools/us-east-1/kms_key.flow1-artifacts",
             "policy_statements",
+        ),
+        // The start target hands the object's version to another action.
+        (
+            "other-action",
+            "tools/us-east-1/event_target.flow1-triggers/flow1-on-upload-start/pipeline-release",
+            "input_transformer",
         ),
     ] {
         let (_g, emu) = take();
