@@ -602,6 +602,36 @@ mod tests {
     }
 
     #[test]
+    fn an_adopted_source_bucket_without_versioning_plans_turning_it_on() {
+        // A triggered pipeline runs on the uploaded version, which exists only in a
+        // versioned bucket: adopting an unversioned one is a change the plan shows.
+        let e = example();
+        let addr = Address("app/us-east-1/s3_bucket.flow1-app-uploads".into());
+        let mut s = applied(&e);
+        let o = s.resources.get_mut(&addr).unwrap().as_mut().unwrap();
+        o.owner = Owner::Nobody;
+        o.tags.clear();
+        let Spec::S3Bucket(b) = &mut o.spec else {
+            panic!()
+        };
+        b.versioning = false;
+        let mut e2 = e.clone();
+        for r in &mut e2.resources {
+            if let Spec::S3Bucket(x) = &mut r.spec {
+                x.adopt = true;
+            }
+        }
+        let plan = diff(&e2, &s, "x", &Options::default()).unwrap();
+        let c = plan.changes.iter().find(|c| c.address == addr).unwrap();
+        assert_eq!(c.action, Action::Update, "{:?}", c.changes);
+        let v = c.changes.iter().find(|f| f.field == "versioning").unwrap();
+        assert_eq!(
+            (&v.before, &v.after),
+            (&Value::Bool(false), &Value::Bool(true))
+        );
+    }
+
+    #[test]
     fn targets_include_their_dependencies_only() {
         let e = example();
         let target =
