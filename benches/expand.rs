@@ -48,7 +48,7 @@ fn topology() -> String {
         let target = TOOLS + (p * 7) % (ACCOUNTS - TOOLS);
         let other_region = REGIONS[(p + 1) % REGIONS.len()];
         t.push_str(&format!(
-            "  p{p}:\n    account: a{tools}\n    region: {region}\n    variables: {{ TF_ACTION: apply }}\n    source: {{ s3: {{ bucket: src{p}, key: app.zip }} }}\n    stages:\n      - name: Build\n        actions:\n          - name: build\n            build: {{ project: build-{p}, service_role: \"arn:aws:iam::{}:role/build\" }}\n      - name: Deploy\n        actions:\n          - name: deploy\n            cloudformation: {{ account: a{target}, region: {other_region}, stack: app{p}, template: t.yaml, execution_policies: [\"arn:aws:iam::aws:policy/PowerUserAccess\"] }}\n",
+            "  p{p}:\n    account: a{tools}\n    region: {region}\n    variables: {{ TF_ACTION: apply }}\n    source: {{ s3: {{ bucket: src{p}, key: releases/{p}/app.zip }} }}\n    stages:\n      - name: Build\n        actions:\n          - name: build\n            build: {{ project: build-{p}, service_role: \"arn:aws:iam::{}:role/build\" }}\n      - name: Deploy\n        actions:\n          - name: deploy\n            cloudformation: {{ account: a{target}, region: {other_region}, stack: app{p}, template: t.yaml, execution_policies: [\"arn:aws:iam::aws:policy/PowerUserAccess\"] }}\n",
             account_id(tools)
         ));
         if p % 4 == 0 {

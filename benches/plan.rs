@@ -33,7 +33,7 @@ fn topology() -> String {
     t.push_str("pipelines:\n");
     for i in 0..PIPELINES {
         t.push_str(&format!(
-            "  p{i}:\n    account: tools\n    source: {{ s3: {{ bucket: src{i}, key: app.zip }} }}\n    stages:\n      - name: Build\n        actions:\n          - {{ name: build, build: {{ project: build-{i} }} }}\n      - name: Dev\n        actions:\n          - name: deploy\n            cloudformation: {{ account: dev, stack: app{i}, template: t.yaml, execution_policies: [\"arn:aws:iam::aws:policy/PowerUserAccess\"] }}\n      - name: Prod\n        actions:\n          - {{ name: approve, approval: {{}} }}\n          - name: deploy\n            cloudformation: {{ account: prod, region: eu-west-1, stack: app{i}, template: t.yaml, change_set: true, execution_policies: [\"arn:aws:iam::aws:policy/AdministratorAccess\"] }}\n"
+            "  p{i}:\n    account: tools\n    source: {{ s3: {{ bucket: src{i}, key: in/app.zip }} }}\n    stages:\n      - name: Build\n        actions:\n          - {{ name: build, build: {{ project: build-{i} }} }}\n      - name: Dev\n        actions:\n          - name: deploy\n            cloudformation: {{ account: dev, stack: app{i}, template: t.yaml, execution_policies: [\"arn:aws:iam::aws:policy/PowerUserAccess\"] }}\n      - name: Prod\n        actions:\n          - {{ name: approve, approval: {{}} }}\n          - name: deploy\n            cloudformation: {{ account: prod, region: eu-west-1, stack: app{i}, template: t.yaml, change_set: true, execution_policies: [\"arn:aws:iam::aws:policy/AdministratorAccess\"] }}\n"
         ));
     }
     t.push_str("triggers:\n");

@@ -175,8 +175,9 @@ mod tests {
     use crate::expand::actions::testing::{expand, HEAD};
     use crate::expand::Expansion;
 
-    /// The triggers `triggers` (YAML lines) on a bucket in `app` that start a pipeline in
-    /// `tools`, with `defaults` as the topology's defaults.
+    /// The triggers `triggers` (YAML lines) on a bucket in `app` that start pipelines in
+    /// `tools` (`main` reads `in/app.zip` of it, `other` reads `other/app.zip`), with
+    /// `defaults` as the topology's defaults.
     fn topology(defaults: &str, triggers: &str) -> Expansion {
         let head = HEAD.replace("defaults: { region: us-east-1 }", defaults);
         expand(&format!(
@@ -186,7 +187,13 @@ buckets:
 pipelines:
   main:
     account: tools
-    source: {{ s3: {{ bucket: up, key: app.zip }} }}
+    source: {{ s3: {{ bucket: up, key: in/app.zip }} }}
+    stages:
+      - name: Build
+        actions: [{{ name: build, build: {{ project: bb }} }}]
+  other:
+    account: tools
+    source: {{ s3: {{ bucket: up, key: other/app.zip }} }}
     stages:
       - name: Build
         actions: [{{ name: build, build: {{ project: bb }} }}]
@@ -226,6 +233,10 @@ triggers:
             let t = targets(&e);
             assert_eq!(t.len(), 2, "forwarding and starting targets");
             assert!(t.iter().any(|r| r.target().unwrap().id == "bus"));
+            // The pass adds to what a target already holds: the starting one keeps the
+            // input transformer that passes it the uploaded version.
+            let start = t.iter().find(|r| r.target().unwrap().id == "pipeline-main");
+            assert!(start.unwrap().target().unwrap().input_transformer.is_some());
             for r in t {
                 assert_eq!(
                     r.target().unwrap().retry_policy,
@@ -299,7 +310,7 @@ triggers:
     fn rules_of_one_place_share_its_queue() {
         let two = topology(
             "defaults: { region: us-east-1 }",
-            "  a: { bucket: up, prefix: a/, start: [main] }\n  b: { bucket: up, prefix: b/, start: [main] }",
+            "  a: { bucket: up, prefix: in/, start: [main] }\n  b: { bucket: up, prefix: other/, start: [other] }",
         );
         let q = queues(&two);
         assert_eq!(q.len(), 2, "one per place, not per trigger");

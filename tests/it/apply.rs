@@ -333,16 +333,17 @@ print(json.dumps({"versions": versions, "got": got}))
     assert_eq!(start_input(emu), written);
     plan_is_empty(emu, &t);
 
-    // Another tool rewrites the transformer (the object's key instead of its version):
-    // drift, planned as exactly that field and written back.
+    // Another tool rewrites the transformer (the object's key instead of its version),
+    // keeping the rest of the target (its retry policy and dead-letter queue): drift,
+    // planned as exactly that field and written back.
     emu.oob(
         r#"
-c("events").put_targets(Rule="flow1-on-upload-start", EventBusName="flow1-triggers", Targets=[{
-    "Id": "pipeline-release",
-    "Arn": "arn:aws:codepipeline:us-east-1:123456789012:flow1-release",
-    "RoleArn": "arn:aws:iam::123456789012:role/tether/flow1/flow1-on-upload-start",
-    "InputTransformer": {"InputPathsMap": {"key": "$.detail.object.key"},
-                         "InputTemplate": '{"sourceRevisions": [{"actionName": "source", "revisionType": "S3_OBJECT_KEY", "revisionValue": "<key>"}]}'}}])
+ev = c("events")
+(t,) = [x for x in ev.list_targets_by_rule(Rule="flow1-on-upload-start", EventBusName="flow1-triggers")["Targets"]
+        if x["Id"] == "pipeline-release"]
+t["InputTransformer"] = {"InputPathsMap": {"key": "$.detail.object.key"},
+                         "InputTemplate": '{"sourceRevisions": [{"actionName": "source", "revisionType": "S3_OBJECT_KEY", "revisionValue": "<key>"}]}'}
+ev.put_targets(Rule="flow1-on-upload-start", EventBusName="flow1-triggers", Targets=[t])
 "#,
     );
     let target =

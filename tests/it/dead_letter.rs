@@ -111,15 +111,16 @@ fn drift_in_retries_dead_letters_and_the_queue_is_seen_and_repaired_keeping_othe
     let t = Topology::example(FLOW1);
     applied(emu, &t);
     // Another tool rewrites the start target without a retry policy or a dead-letter
-    // queue, shortens the queue's retention, and replaces its policy with one of its
-    // own statements.
+    // queue (the rest of it, its input transformer too, as it was), shortens the
+    // queue's retention, and replaces its policy with one of its own statements.
     emu.oob(&format!(
         r#"
 ev = c("events")
-ev.put_targets(Rule="flow1-on-upload-start", EventBusName="flow1-triggers", Targets=[{{
-    "Id": "pipeline-release",
-    "Arn": "arn:aws:codepipeline:us-east-1:{AMBIENT}:flow1-release",
-    "RoleArn": "arn:aws:iam::{AMBIENT}:role/tether/flow1/flow1-on-upload-start"}}])
+(t,) = [x for x in ev.list_targets_by_rule(Rule="flow1-on-upload-start", EventBusName="flow1-triggers")["Targets"]
+        if x["Id"] == "pipeline-release"]
+assert "InputTransformer" in t, t
+del t["RetryPolicy"], t["DeadLetterConfig"]
+ev.put_targets(Rule="flow1-on-upload-start", EventBusName="flow1-triggers", Targets=[t])
 sqs = c("sqs")
 url = sqs.get_queue_url(QueueName="flow1-dead-letter")["QueueUrl"]
 sqs.set_queue_attributes(QueueUrl=url, Attributes={{
