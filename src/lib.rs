@@ -8,6 +8,7 @@ pub mod diag;
 pub mod eval;
 pub mod expand;
 pub mod external;
+pub mod flows;
 pub mod graph;
 pub mod loader;
 pub mod marker;

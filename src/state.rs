@@ -45,6 +45,10 @@ pub struct Observed {
     /// they are and never shown as drift.
     #[serde(skip_serializing_if = "is_zero", default)]
     pub foreign_statements: usize,
+    /// Those statements themselves, as read (already in the answer that gave the
+    /// policy): the flows are proven against them (`crate::flows`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub foreign: Vec<crate::expand::policy::Statement>,
     /// Principals AWS shows as unique ids (`AROA…`): the role they named was deleted.
     #[serde(skip_serializing_if = "BTreeSet::is_empty", default)]
     pub broken_principals: BTreeSet<String>,
@@ -69,6 +73,7 @@ impl Observed {
             owner: Owner::This,
             id: None,
             foreign_statements: 0,
+            foreign: Vec::new(),
             broken_principals: BTreeSet::new(),
             pending_deletion: false,
         }
@@ -140,6 +145,7 @@ mod tests {
             owner: Owner::This,
             id: Some("1234abcd".into()),
             foreign_statements: 0,
+            foreign: Vec::new(),
             broken_principals: BTreeSet::new(),
             pending_deletion: false,
         };

@@ -161,6 +161,7 @@ impl ReadCx {
             owner,
             id: None,
             foreign_statements: 0,
+            foreign: Vec::new(),
             broken_principals: BTreeSet::new(),
             pending_deletion: false,
         }
@@ -286,16 +287,17 @@ pub(crate) fn policy(text: &str, context: &str) -> Result<PolicyDocument, AwsErr
     })
 }
 
-/// Splits a shared policy into tether's statements and a count of everyone else's.
-pub(crate) fn managed(doc: Option<PolicyDocument>, prefix: &str) -> (Vec<Statement>, usize) {
+/// Splits a shared policy into tether's statements and everyone else's.
+pub(crate) fn managed(
+    doc: Option<PolicyDocument>,
+    prefix: &str,
+) -> (Vec<Statement>, Vec<Statement>) {
     let Some(doc) = doc else {
-        return (Vec::new(), 0);
+        return (Vec::new(), Vec::new());
     };
-    let (ours, theirs): (Vec<Statement>, Vec<Statement>) = doc
-        .statement
+    doc.statement
         .into_iter()
-        .partition(|s| s.sid.as_deref().is_some_and(|sid| sid.starts_with(prefix)));
-    (ours, theirs.len())
+        .partition(|s| s.sid.as_deref().is_some_and(|sid| sid.starts_with(prefix)))
 }
 
 /// Principals shown as unique ids (`AROA…`, `AIDA…`): what they named was deleted.
@@ -373,6 +375,10 @@ mod tests {
         .unwrap();
         let (ours, theirs) = managed(Some(doc), "tether_acme_");
         assert_eq!(ours.len(), 1);
-        assert_eq!(theirs, 2, "another topology's statements are not ours");
+        assert_eq!(
+            theirs.len(),
+            2,
+            "another topology's statements are not ours"
+        );
     }
 }

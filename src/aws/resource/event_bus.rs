@@ -125,7 +125,8 @@ impl Provider for BusSpec {
                 adopt: false,
             });
             let mut o = cx.observed(address, spec, b.tags.clone(), b.owner.clone());
-            o.foreign_statements = foreign;
+            o.foreign_statements = foreign.len();
+            o.foreign = foreign;
             out.push(o);
         }
         Ok(out)

@@ -106,7 +106,8 @@ impl Provider for KeySpec {
             });
             let mut o = cx.observed(address, spec, tags, owner);
             o.id = Some(key_id);
-            o.foreign_statements = foreign;
+            o.foreign_statements = foreign.len();
+            o.foreign = foreign;
             o.pending_deletion = pending;
             out.push(o);
         }

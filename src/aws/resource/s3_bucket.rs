@@ -481,6 +481,7 @@ async fn read_bucket(
     });
     let owner = cx.scope.owner(&tags);
     let mut o = cx.observed_in(region, address, spec, tags, owner);
-    o.foreign_statements = foreign;
+    o.foreign_statements = foreign.len();
+    o.foreign = foreign;
     Ok(o)
 }

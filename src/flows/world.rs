@@ -1,0 +1,308 @@
+//! The planned state the flows are proven against: the expansion's desired resources,
+//! with what tether does not own taken from live AWS when it was read.
+//!
+//! - A resource tether manages contributes its desired policies (after apply, they are
+//!   what AWS holds).
+//! - A shared policy (bucket, bus, key) also holds the statements of others, kept exactly
+//!   as they are by apply: the foreign statements the reader observed are added to the
+//!   desired ones.
+//! - A role tether does not manage (a build's service role, a referenced execution
+//!   role) contributes what was read of it live ([`ExternalRole`]); unread, any answer
+//!   that depends on it is "unverified".
+//! - References `${<address>.arn}` in a policy stand for the ARN of the resource at that
+//!   address, known after apply for a KMS key: they are replaced by the ARN the flows
+//!   use for that resource, so a reference to the key a request uses matches it.
+
+use crate::eval::Policy;
+use crate::expand::policy::{Effect, OneOrMany, Statement};
+use crate::expand::Expansion;
+use crate::resource::{Resource, Spec};
+use crate::state::State;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+/// What was read live of a role tether does not manage.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExternalRole {
+    pub trust: Option<Vec<Statement>>,
+    /// Inline and managed policy documents that were read, by name.
+    pub policies: Vec<(String, Vec<Statement>)>,
+    /// Attached policies whose documents could not be read.
+    pub unread: Vec<String>,
+}
+
+/// A role as the flows see it.
+#[derive(Debug, Clone)]
+pub struct RoleView {
+    /// Its address, or its ARN for a role tether does not manage.
+    pub name: String,
+    pub identity_name: String,
+    /// `None`: not read (a role tether does not manage).
+    pub trust: Option<Vec<Statement>>,
+    pub policies: Vec<(String, Vec<Statement>)>,
+    pub unread: Vec<String>,
+}
+
+impl RoleView {
+    pub fn policies(&self) -> Vec<Policy<'_>> {
+        self.policies
+            .iter()
+            .map(|(n, s)| Policy {
+                name: n,
+                statements: s,
+            })
+            .collect()
+    }
+}
+
+/// A resource with a resource policy (bucket, bus) or a key policy.
+#[derive(Debug, Clone)]
+pub struct PolicyView {
+    pub address: String,
+    pub arn: String,
+    pub account_id: String,
+    pub region: String,
+    pub statements: Vec<Statement>,
+}
+
+/// A KMS key: its policy, its alias and the ARN requests name it by.
+#[derive(Debug, Clone)]
+pub struct KeyView {
+    pub policy: PolicyView,
+    pub alias: String,
+    pub alias_arn: String,
+}
+
+/// The planned state: everything a flow's requests are evaluated against.
+#[derive(Debug, Default)]
+pub struct World<'a> {
+    pub roles: HashMap<String, RoleView>,
+    pub buckets: HashMap<String, PolicyView>,
+    pub buses: HashMap<String, PolicyView>,
+    pub keys: Vec<KeyView>,
+    pub eventbridge: HashMap<String, bool>,
+    pub rules: Vec<&'a Resource>,
+    pub targets: Vec<&'a Resource>,
+    pub pipelines: Vec<&'a Resource>,
+    /// Roles tether does not manage, by ARN, as read (none offline).
+    pub external: HashMap<String, ExternalRole>,
+    /// Whether live AWS was read (plan) or only the topology (`tether flows`).
+    pub live: bool,
+}
+
+/// The ARN requests use for a key whose id AWS assigns at creation.
+fn key_arn(r: &Resource, state: Option<&State>) -> String {
+    let id = state
+        .and_then(|s| s.resources.get(&r.address))
+        .and_then(|o| o.as_ref())
+        .and_then(|o| o.id.clone())
+        .unwrap_or_else(|| "known-after-apply".to_string());
+    format!(
+        "arn:{}:kms:{}:{}:key/{id}",
+        partition_of(&r.region),
+        r.region,
+        r.account_id
+    )
+}
+
+fn partition_of(region: &str) -> &'static str {
+    crate::region::Region::parse(region).map_or("aws", |r| r.partition())
+}
+
+impl<'a> World<'a> {
+    /// The planned state of `expansion`: desired policies, plus from `state` (when live
+    /// AWS was read) the foreign statements of shared policies and the key ids.
+    pub fn new(expansion: &'a Expansion, state: Option<&State>) -> World<'a> {
+        let mut w = World {
+            live: state.is_some(),
+            ..World::default()
+        };
+        // References first: every `${<address>.arn}` the policies may hold.
+        let mut refs: HashMap<String, String> = HashMap::new();
+        for r in &expansion.resources {
+            let arn = match &r.spec {
+                Spec::KmsKey(_) => key_arn(r, state),
+                Spec::IamRole(x) => x.arn.clone(),
+                Spec::S3Bucket(x) => x.arn.clone(),
+                Spec::EventBus(x) => x.arn.clone(),
+                Spec::EventRule(x) => x.arn.clone(),
+                Spec::Pipeline(x) => x.arn.clone(),
+                Spec::EventTarget(_) => continue,
+            };
+            refs.insert(format!("${{{}.arn}}", r.address), arn);
+        }
+        let resolve = |statements: &[Statement]| -> Vec<Statement> {
+            statements
+                .iter()
+                .map(|s| {
+                    let mut s = s.clone();
+                    if let Some(res) = &s.resource {
+                        if res.iter().any(|x| x.contains("${")) {
+                            let items: Vec<String> = res
+                                .iter()
+                                .map(|x| refs.get(x).cloned().unwrap_or_else(|| x.clone()))
+                                .collect();
+                            s.resource = Some(OneOrMany::from(items));
+                        }
+                    }
+                    s
+                })
+                .collect()
+        };
+        let foreign = |r: &Resource| -> Vec<Statement> {
+            state
+                .and_then(|s| s.resources.get(&r.address))
+                .and_then(|o| o.as_ref())
+                .map(|o| o.foreign.clone())
+                .unwrap_or_default()
+        };
+        for r in &expansion.resources {
+            let view = |arn: &str, statements: &[Statement]| {
+                let mut all = resolve(statements);
+                all.extend(foreign(r));
+                PolicyView {
+                    address: r.address.to_string(),
+                    arn: arn.to_string(),
+                    account_id: r.account_id.clone(),
+                    region: r.region.clone(),
+                    statements: all,
+                }
+            };
+            match &r.spec {
+                Spec::IamRole(x) => {
+                    let mut policies: Vec<(String, Vec<Statement>)> = x
+                        .inline_policies
+                        .iter()
+                        .map(|(n, d)| {
+                            (
+                                format!("inline policy `{n}` of {}", r.address),
+                                resolve(&d.statement),
+                            )
+                        })
+                        .collect();
+                    let mut unread = Vec::new();
+                    for m in &x.managed_policies {
+                        match aws_managed(m) {
+                            Some(s) => policies.push((format!("managed policy {m}"), s.clone())),
+                            None => unread.push(format!("managed policy {m}")),
+                        }
+                    }
+                    w.roles.insert(
+                        x.arn.clone(),
+                        RoleView {
+                            name: r.address.to_string(),
+                            identity_name: format!("the policies of {}", r.address),
+                            trust: Some(resolve(&x.trust_policy.statement)),
+                            policies,
+                            unread,
+                        },
+                    );
+                }
+                Spec::S3Bucket(x) => {
+                    w.eventbridge
+                        .insert(x.name.clone(), x.eventbridge_notifications);
+                    w.buckets
+                        .insert(x.name.clone(), view(&x.arn, &x.policy_statements));
+                }
+                Spec::EventBus(x) => {
+                    w.buses
+                        .insert(x.arn.clone(), view(&x.arn, &x.policy_statements));
+                }
+                Spec::KmsKey(x) => {
+                    let arn = key_arn(r, state);
+                    w.keys.push(KeyView {
+                        policy: view(&arn, &x.policy_statements),
+                        alias: x.alias.clone(),
+                        alias_arn: x.alias_arn.clone(),
+                    });
+                }
+                Spec::EventRule(_) => w.rules.push(r),
+                Spec::EventTarget(_) => w.targets.push(r),
+                Spec::Pipeline(_) => w.pipelines.push(r),
+            }
+        }
+        w
+    }
+
+    /// Adds what was read live of a role tether does not manage.
+    pub fn with_external(mut self, arn: &str, role: ExternalRole) -> Self {
+        self.external.insert(arn.to_string(), role);
+        self
+    }
+
+    /// The role with this ARN: tether's, or one read live, or an unread one.
+    pub fn role(&self, arn: &str) -> RoleView {
+        if let Some(r) = self.roles.get(arn) {
+            return r.clone();
+        }
+        let why = if self.live {
+            format!("the policies of {arn} (not managed by tether, not readable)")
+        } else {
+            format!("the policies of {arn} (not managed by tether; read by `plan` only)")
+        };
+        match self.external.get(arn) {
+            Some(x) => RoleView {
+                name: arn.to_string(),
+                identity_name: format!("the policies of {arn}"),
+                trust: x.trust.clone(),
+                policies: x.policies.clone(),
+                unread: x.unread.clone(),
+            },
+            None => RoleView {
+                name: arn.to_string(),
+                identity_name: format!("the policies of {arn}"),
+                trust: None,
+                policies: Vec::new(),
+                unread: vec![why],
+            },
+        }
+    }
+
+    /// The key a pipeline's artifact store names: by alias ARN, key ARN or reference.
+    pub fn key(&self, name: &str) -> Option<&KeyView> {
+        self.keys.iter().find(|k| {
+            k.alias_arn == name
+                || k.policy.arn == name
+                || name == format!("${{{}.arn}}", k.policy.address)
+                || (k.alias == name)
+        })
+    }
+}
+
+/// Documents of the AWS managed policies the examples attach, as the AWS Managed Policy
+/// Reference Guide shows them ("AdministratorAccess", "PowerUserAccess"). Only Allow
+/// statements: attaching them cannot deny a flow's request. Any other managed policy is
+/// unread, and a proof cannot rest on its absence of a Deny.
+fn aws_managed(arn: &str) -> Option<&'static Vec<Statement>> {
+    static DOCS: OnceLock<BTreeMap<&'static str, Vec<Statement>>> = OnceLock::new();
+    let docs = DOCS.get_or_init(|| {
+        let mut power = Statement::allow(Vec::<String>::new()).on(["*"]);
+        power.other.insert(
+            "NotAction".into(),
+            serde_json::json!(["account:*", "iam:*", "organizations:*"]),
+        );
+        let power_extra = Statement::allow([
+            "account:GetAccountInformation",
+            "account:GetPrimaryEmail",
+            "account:ListRegions",
+            "iam:CreateServiceLinkedRole",
+            "iam:DeleteServiceLinkedRole",
+            "iam:ListRoles",
+            "organizations:DescribeOrganization",
+        ])
+        .on(["*"]);
+        let mut m = BTreeMap::new();
+        m.insert(
+            "arn:aws:iam::aws:policy/AdministratorAccess",
+            vec![Statement::allow(["*"]).on(["*"])],
+        );
+        m.insert(
+            "arn:aws:iam::aws:policy/PowerUserAccess",
+            vec![power, power_extra],
+        );
+        m
+    });
+    let s = docs.get(arn)?;
+    debug_assert!(s.iter().all(|s| s.effect == Effect::Allow));
+    Some(s)
+}
