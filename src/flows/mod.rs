@@ -236,7 +236,9 @@ enum Side<'w> {
     Key(&'w world::KeyView),
 }
 
-fn outcome(d: Decision) -> Outcome {
+/// The evaluator's decision as a hop's outcome; `skip` is a resource without a policy,
+/// which cannot be what lacks the allow.
+fn outcome(d: Decision, skip: Option<&str>) -> Outcome {
     match d {
         Decision::Allowed => Outcome::Allowed,
         Decision::CannotProve(why) => Outcome::Unverified { why },
@@ -245,13 +247,11 @@ fn outcome(d: Decision) -> Outcome {
             policies: vec![policy],
             statement: Some(statement),
         },
-        Decision::Denied(d @ eval::Denied::NoAllow { .. }) => {
-            let eval::Denied::NoAllow { lacking, .. } = &d else {
-                unreachable!()
-            };
+        Decision::Denied(eval::Denied::NoAllow { mut lacking, rule }) => {
+            lacking.retain(|p| Some(p.as_str()) != skip);
             Outcome::Denied {
-                why: d.to_string(),
-                policies: lacking.clone(),
+                why: format!("no allow in {} ({rule})", lacking.join(" nor in ")),
+                policies: lacking,
                 statement: None,
             }
         }
@@ -332,6 +332,10 @@ impl<'w, 'a> Hops<'w, 'a> {
             },
             None => Identity::NONE,
         };
+        let no_policy = match &side {
+            Side::Resource(name, None) => Some(name.clone()),
+            _ => None,
+        };
         let d = match side {
             Side::Resource(name, policy) => eval::evaluate(
                 &request,
@@ -364,7 +368,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                 }),
             ),
         };
-        let o = outcome(d);
+        let o = outcome(d, no_policy.as_deref());
         self.push(&c, o);
     }
 
@@ -616,16 +620,16 @@ fn follow(
         return;
     }
     let world = h.world;
+    let key = (
+        account.to_string(),
+        region.to_string(),
+        bus_name.to_string(),
+    );
     let rules: Vec<&Resource> = world
-        .rules
-        .iter()
-        .copied()
-        .filter(|r| {
-            r.account_id == account
-                && r.region == region
-                && r.rule().is_some_and(|x| x.bus == bus_name)
-        })
-        .collect();
+        .rules_on
+        .get(&key)
+        .map(|ix| ix.iter().map(|i| world.rules[*i]).collect())
+        .unwrap_or_default();
     let bus_arn = format!("arn:aws:events:{region}:{account}:event-bus/{bus_name}");
     let mut matched = Vec::new();
     let mut unknown = None;
@@ -685,17 +689,17 @@ fn follow(
         );
         let events = Caller::service("events.amazonaws.com");
         let ctx = Ctx::eventbridge(&x.arn, &r.account_id);
+        let key = (
+            r.account_id.clone(),
+            r.region.clone(),
+            x.bus.clone(),
+            x.name.clone(),
+        );
         let targets: Vec<&Resource> = world
-            .targets
-            .iter()
-            .copied()
-            .filter(|t| {
-                t.account_id == r.account_id
-                    && t.region == r.region
-                    && t.target()
-                        .is_some_and(|y| y.rule == x.name && y.bus == x.bus)
-            })
-            .collect();
+            .targets_of
+            .get(&key)
+            .map(|ix| ix.iter().map(|i| world.targets[*i]).collect())
+            .unwrap_or_default();
         for t in targets {
             let y = t.target().expect("a target");
             let Some(role) = h.assume(
@@ -1102,18 +1106,16 @@ fn build_role(h: &mut Hops, label: &str, service: &str, a: &ActionSpec, store: O
             h.artifact(&format!("build/{output}"), &caller, s, true);
         }
     }
-    let mut trusting: Vec<(String, String)> = h
+    let trusting: Vec<(String, String)> = h
         .world
-        .roles
-        .iter()
-        .filter(|(_, r)| {
-            r.trust
-                .as_ref()
-                .is_some_and(|t| t.iter().any(|s| s.aws_principals().any(|p| p == service)))
+        .trusted_by
+        .get(service)
+        .map(|arns| {
+            arns.iter()
+                .map(|a| (h.world.roles[a].name.clone(), a.clone()))
+                .collect()
         })
-        .map(|(arn, r)| (r.name.clone(), arn.clone()))
-        .collect();
-    trusting.sort();
+        .unwrap_or_default();
     for (address, arn) in trusting {
         h.assume(
             format!("the build of {label} assumes {address}"),

@@ -18,6 +18,7 @@ use crate::expand::policy::{Effect, OneOrMany, Statement};
 use crate::expand::Expansion;
 use crate::resource::{Resource, Spec};
 use crate::state::State;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
@@ -88,6 +89,12 @@ pub struct World<'a> {
     pub external: HashMap<String, ExternalRole>,
     /// Whether live AWS was read (plan) or only the topology (`tether flows`).
     pub live: bool,
+    /// Role ARN → the ARNs of tether's roles whose trust policy names it.
+    pub trusted_by: HashMap<String, Vec<String>>,
+    /// `(account id, region, bus)` → indexes into `rules`.
+    pub rules_on: HashMap<(String, String, String), Vec<usize>>,
+    /// `(account id, region, bus, rule)` → indexes into `targets`.
+    pub targets_of: HashMap<(String, String, String, String), Vec<usize>>,
 }
 
 /// The ARN requests use for a key whose id AWS assigns at creation.
@@ -187,6 +194,17 @@ impl<'a> World<'a> {
                             None => unread.push(format!("managed policy {m}")),
                         }
                     }
+                    for p in x
+                        .trust_policy
+                        .statement
+                        .iter()
+                        .flat_map(|s| s.aws_principals())
+                    {
+                        w.trusted_by
+                            .entry(p.to_string())
+                            .or_default()
+                            .push(x.arn.clone());
+                    }
                     w.roles.insert(
                         x.arn.clone(),
                         RoleView {
@@ -216,10 +234,29 @@ impl<'a> World<'a> {
                         alias_arn: x.alias_arn.clone(),
                     });
                 }
-                Spec::EventRule(_) => w.rules.push(r),
-                Spec::EventTarget(_) => w.targets.push(r),
+                Spec::EventRule(x) => {
+                    w.rules_on
+                        .entry((r.account_id.clone(), r.region.clone(), x.bus.clone()))
+                        .or_default()
+                        .push(w.rules.len());
+                    w.rules.push(r);
+                }
+                Spec::EventTarget(x) => {
+                    let k = (
+                        r.account_id.clone(),
+                        r.region.clone(),
+                        x.bus.clone(),
+                        x.rule.clone(),
+                    );
+                    w.targets_of.entry(k).or_default().push(w.targets.len());
+                    w.targets.push(r);
+                }
                 Spec::Pipeline(_) => w.pipelines.push(r),
             }
+        }
+        for v in w.trusted_by.values_mut() {
+            v.sort();
+            v.dedup();
         }
         w
     }
@@ -231,16 +268,16 @@ impl<'a> World<'a> {
     }
 
     /// The role with this ARN: tether's, or one read live, or an unread one.
-    pub fn role(&self, arn: &str) -> RoleView {
+    pub fn role(&self, arn: &str) -> Cow<'_, RoleView> {
         if let Some(r) = self.roles.get(arn) {
-            return r.clone();
+            return Cow::Borrowed(r);
         }
         let why = if self.live {
-            format!("the policies of {arn} (not managed by tether, not readable)")
+            format!("role {arn}, which tether does not manage: its policies could not be read; the policy list")
         } else {
-            format!("the policies of {arn} (not managed by tether; read by `plan` only)")
+            format!("role {arn}, which tether does not manage and reads only in `plan`: its policy list")
         };
-        match self.external.get(arn) {
+        Cow::Owned(match self.external.get(arn) {
             Some(x) => RoleView {
                 name: arn.to_string(),
                 identity_name: format!("the policies of {arn}"),
@@ -255,7 +292,7 @@ impl<'a> World<'a> {
                 policies: Vec::new(),
                 unread: vec![why],
             },
-        }
+        })
     }
 
     /// The key a pipeline's artifact store names: by alias ARN, key ARN or reference.
