@@ -529,6 +529,7 @@ mod tests {
             markers: Vec::new(),
             access: Vec::new(),
             warnings: Vec::new(),
+            flows: Vec::new(),
         }
     }
 

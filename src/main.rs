@@ -60,6 +60,17 @@ enum Command {
     /// Print a plan saved with `tether plan --out`, in any format. Offline: reads neither
     /// AWS nor the topology file.
     Show(ShowArgs),
+    /// Print every declared flow hop by hop (who calls what on which resource, with
+    /// which context) and whether AWS would allow each hop, from the topology alone
+    /// (desired policies; `plan` also reads what tether does not manage). Exit 1 when a
+    /// flow is broken.
+    Flows {
+        #[arg(long, value_enum, default_value_t = DiagFormat::Text)]
+        format: DiagFormat,
+        /// No colour, even on a terminal.
+        #[arg(long)]
+        no_color: bool,
+    },
     /// Print a shell completion script (for example `tether completions bash >
     /// ~/.local/share/bash-completion/completions/tether`).
     Completions {
@@ -105,6 +116,9 @@ struct RunArgs {
 struct ApplyArgs {
     /// A plan saved with `tether plan --out`.
     planfile: Option<PathBuf>,
+    /// Apply even when the plan shows a flow AWS would stop at a hop.
+    #[arg(long)]
+    allow_broken_flows: bool,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -169,6 +183,7 @@ fn main() -> ExitCode {
         Command::Apply(a) => a.run.no_color,
         Command::Destroy(a) => a.no_color,
         Command::Show(a) => a.no_color,
+        Command::Flows { no_color, .. } => *no_color,
         _ => false,
     };
     tracing_subscriber::fmt()
@@ -249,10 +264,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         (Command::Plan(args), Ok(c)) => plan(c, args, &mut stdout),
+        (Command::Flows { format, no_color }, Ok(c)) => {
+            use std::io::IsTerminal;
+            let world = tether::flows::World::new(&c.expansion, None);
+            let flows = tether::flows::prove(&c.topology, &world);
+            match format {
+                DiagFormat::Text => {
+                    let color = !no_color && !no_color_env() && std::io::stdout().is_terminal();
+                    stdout.write_all(tether::plan::render::flows_text(&flows, color).as_bytes())?;
+                }
+                DiagFormat::Json => {
+                    serde_json::to_writer_pretty(&mut stdout, &flows)?;
+                    writeln!(stdout)?;
+                }
+            }
+            Ok(if flows.iter().any(|f| f.broken()) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         (Command::Apply(args), Ok(c)) => apply(c, args, false, &mut stdout),
         (Command::Destroy(d), Ok(c)) => {
             let args = ApplyArgs {
                 planfile: None,
+                allow_broken_flows: true,
                 run: d,
             };
             apply(c, args, true, &mut stdout)
@@ -392,6 +428,7 @@ fn apply(
                 }
                 return Err(e.into());
             }
+            refuse_broken_flows(&saved, args.allow_broken_flows)?;
             saved
         }
         None => {
@@ -401,6 +438,7 @@ fn apply(
                 runtime.block_on(reconcile::plan_with(aws.clone(), &checked, &request))?
             };
             stdout.write_all(tether::plan::render::text(&plan, color).as_bytes())?;
+            refuse_broken_flows(&plan, args.allow_broken_flows)?;
             if destroy {
                 let kept: Vec<String> = plan
                     .changes
@@ -563,6 +601,26 @@ fn apply(
         } else {
             ExitCode::SUCCESS
         },
+    )
+}
+
+/// Refuses a plan with a broken flow, naming each and why, unless told otherwise.
+fn refuse_broken_flows(plan: &tether::plan::Plan, allow: bool) -> anyhow::Result<()> {
+    let broken: Vec<String> = plan.broken_flows().map(|f| f.headline()).collect();
+    if broken.is_empty() {
+        return Ok(());
+    }
+    if allow {
+        eprintln!(
+            "warning: applying with {} broken flow(s) (--allow-broken-flows)",
+            broken.len()
+        );
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to apply: AWS would stop {} flow(s) at a hop; nothing was changed. Fix the policy named, or pass --allow-broken-flows.\n  {}",
+        broken.len(),
+        broken.join("\n  ")
     )
 }
 

@@ -124,6 +124,7 @@ pub fn diff(
         markers: Vec::new(),
         access: Vec::new(),
         warnings: Vec::new(),
+        flows: Vec::new(),
     })
 }
 

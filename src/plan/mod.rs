@@ -124,6 +124,10 @@ pub struct Plan {
     /// What the reviewer should know that is not a change (an account the topology lost).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Every declared flow proven against the planned state (see `crate::flows`):
+    /// `apply` refuses a plan with a broken one unless told otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<crate::flows::Flow>,
 }
 
 /// Counts for the summary line.
@@ -148,6 +152,11 @@ impl Plan {
             }
         }
         s
+    }
+
+    /// The flows AWS would stop at a hop.
+    pub fn broken_flows(&self) -> impl Iterator<Item = &crate::flows::Flow> {
+        self.flows.iter().filter(|f| f.broken())
     }
 
     pub fn has_changes(&self) -> bool {

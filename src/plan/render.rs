@@ -3,6 +3,7 @@
 
 use super::normalize::{display_compact, display_pretty, display_statements};
 use super::{Action, FieldChange, Plan, ResourceChange};
+use crate::flows::{Flow, Hop, Outcome, Verdict};
 use crate::resource::Spec;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -309,6 +310,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
         }
         let _ = writeln!(out, "\n{}", plan.summary());
         out.push_str(&notes(plan));
+        out.push_str(&flows_summary(&plan.flows, color));
         return out;
     }
     if !plan.access.is_empty() {
@@ -377,7 +379,134 @@ pub fn text(plan: &Plan, color: bool) -> String {
     }
     let _ = writeln!(out, "{}", plan.summary());
     out.push_str(&notes(plan));
+    out.push_str(&flows_summary(&plan.flows, color));
     out
+}
+
+fn outcome_mark(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Allowed => "ok",
+        Outcome::Denied { .. } => "DENIED",
+        Outcome::Unverified { .. } => "unverified",
+    }
+}
+
+fn hop_lines(out: &mut String, i: usize, h: &Hop, st: &Style) {
+    let mark = match &h.outcome {
+        Outcome::Allowed => st.paint("32", "ok"),
+        Outcome::Denied { .. } => st.paint("31", "DENIED"),
+        Outcome::Unverified { .. } => st.paint("33", "unverified"),
+    };
+    let _ = writeln!(out, "  {:>2}. [{mark}] {}", i + 1, h.step);
+    let _ = writeln!(out, "        {} {} on {}", h.principal, h.action, h.resource);
+    if !h.context.is_empty() {
+        let ctx: Vec<String> = h.context.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(out, "        context: {}", ctx.join(", "));
+    }
+    match &h.outcome {
+        Outcome::Denied { why, .. } | Outcome::Unverified { why } => {
+            let _ = writeln!(out, "        {why}");
+        }
+        Outcome::Allowed => {}
+    }
+}
+
+/// The flows section of a plan: one line per flow, and for a broken one the hop AWS
+/// would deny (principal, action, resource, and the policy that lacks the allow or
+/// holds the deny).
+fn flows_summary(flows: &[Flow], color: bool) -> String {
+    let st = Style { on: color };
+    let mut out = String::new();
+    if flows.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "\nFlows (proven against the planned state):");
+    for f in flows {
+        let head = f.headline();
+        let head = match f.verdict {
+            Verdict::Proven => st.paint("32", &head),
+            Verdict::Broken { .. } => st.paint("31", &head),
+            Verdict::Unverified { .. } => st.paint("33", &head),
+        };
+        let _ = writeln!(out, "  {head}");
+        if let Verdict::Broken { hop, .. } = f.verdict {
+            let mut lines = String::new();
+            hop_lines(&mut lines, hop, &f.hops[hop], &st);
+            for l in lines.lines() {
+                let _ = writeln!(out, "    {l}");
+            }
+        }
+    }
+    out
+}
+
+/// `tether flows`: every flow, hop by hop, with the verdict of each hop.
+pub fn flows_text(flows: &[Flow], color: bool) -> String {
+    let st = Style { on: color };
+    let mut out = String::new();
+    for f in flows {
+        let _ = writeln!(out, "{}", st.paint("1", &f.headline()));
+        for (i, h) in f.hops.iter().enumerate() {
+            hop_lines(&mut out, i, h, &st);
+        }
+        out.push('\n');
+    }
+    let broken = flows.iter().filter(|f| f.broken()).count();
+    let proven = flows
+        .iter()
+        .filter(|f| f.verdict == Verdict::Proven)
+        .count();
+    let _ = writeln!(
+        out,
+        "Flows: {proven} proven, {broken} broken, {} unverified.",
+        flows.len() - proven - broken
+    );
+    out
+}
+
+/// The flows section of the Markdown plan.
+fn flows_markdown(out: &mut String, flows: &[Flow]) {
+    if flows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "#### Flows\n");
+    let _ = writeln!(out, "| flow | verdict |\n|---|---|");
+    for f in flows {
+        let verdict = match &f.verdict {
+            Verdict::Proven => format!("proven ({} hops)", f.hops.len()),
+            Verdict::Broken { hop, why } => format!("**broken** at hop {}: {why}", hop + 1),
+            Verdict::Unverified { reasons } => format!("unverified: {}", reasons.join("; ")),
+        };
+        let off = if f.disabled { " (disabled)" } else { "" };
+        let _ = writeln!(
+            out,
+            "| `{}`{off} | {} |",
+            f.name,
+            verdict.replace('|', "\\|")
+        );
+    }
+    out.push('\n');
+    for f in flows {
+        let _ = writeln!(
+            out,
+            "<details><summary><code>{}</code>: {} hops</summary>\n",
+            html(&f.name),
+            f.hops.len()
+        );
+        for (i, h) in f.hops.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{}. {} {}: `{}` `{}` on `{}`",
+                i + 1,
+                outcome_mark(&h.outcome),
+                h.step,
+                h.principal,
+                h.action,
+                h.resource
+            );
+        }
+        let _ = writeln!(out, "\n</details>\n");
+    }
 }
 
 /// What the reviewer should know besides the changes: warnings, and the ownership
@@ -432,8 +561,13 @@ pub fn markdown(plan: &Plan) -> String {
     }
     if !plan.has_changes() {
         let _ = writeln!(out, "No changes. Live AWS matches the topology.");
+        if !plan.flows.is_empty() {
+            out.push('\n');
+            flows_markdown(&mut out, &plan.flows);
+        }
         return out;
     }
+    flows_markdown(&mut out, &plan.flows);
     if !plan.access.is_empty() {
         let _ = writeln!(out, "#### Access this plan grants or takes away\n");
         for line in super::access::lines(&plan.access) {
