@@ -254,6 +254,37 @@ impl<'a> World<'a> {
                 Spec::Pipeline(_) => w.pipelines.push(r),
             }
         }
+        // Roles tether does not manage, as the reader saw them: every role of every
+        // account of the topology comes with its trust and inline policies in the one
+        // `GetAccountAuthorizationDetails` listing (no extra read).
+        for o in state
+            .into_iter()
+            .flat_map(|s| s.resources.values().flatten())
+        {
+            let Spec::IamRole(x) = &o.spec else { continue };
+            if w.roles.contains_key(&x.arn) {
+                continue;
+            }
+            let mut role = ExternalRole {
+                trust: Some(x.trust_policy.statement.clone()),
+                ..ExternalRole::default()
+            };
+            for (n, d) in &x.inline_policies {
+                role.policies.push((
+                    format!("inline policy `{n}` of {}", x.arn),
+                    d.statement.clone(),
+                ));
+            }
+            for m in &x.managed_policies {
+                match aws_managed(m) {
+                    Some(s) => role
+                        .policies
+                        .push((format!("managed policy {m}"), s.clone())),
+                    None => role.unread.push(format!("managed policy {m} of {}", x.arn)),
+                }
+            }
+            w.external.insert(x.arn.clone(), role);
+        }
         for v in w.trusted_by.values_mut() {
             v.sort();
             v.dedup();
@@ -273,7 +304,7 @@ impl<'a> World<'a> {
             return Cow::Borrowed(r);
         }
         let why = if self.live {
-            format!("role {arn}, which tether does not manage: its policies could not be read; the policy list")
+            format!("role {arn}, which tether does not manage, was not found in the accounts read: its policy list")
         } else {
             format!("role {arn}, which tether does not manage and reads only in `plan`: its policy list")
         };

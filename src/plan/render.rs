@@ -398,7 +398,11 @@ fn hop_lines(out: &mut String, i: usize, h: &Hop, st: &Style) {
         Outcome::Unverified { .. } => st.paint("33", "unverified"),
     };
     let _ = writeln!(out, "  {:>2}. [{mark}] {}", i + 1, h.step);
-    let _ = writeln!(out, "        {} {} on {}", h.principal, h.action, h.resource);
+    let _ = writeln!(
+        out,
+        "        {} {} on {}",
+        h.principal, h.action, h.resource
+    );
     if !h.context.is_empty() {
         let ctx: Vec<String> = h.context.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let _ = writeln!(out, "        context: {}", ctx.join(", "));

@@ -14,6 +14,7 @@ mod harness;
 mod input;
 mod invalid;
 mod plan;
+mod proofs;
 mod regions;
 mod render;
 mod robustness;
