@@ -6,6 +6,9 @@
 //! stage, and the peak resident memory of the process (VmHWM). Targets: under one second
 //! and under 200 MiB in release.
 //!
+//! Then proves every flow of the same topology (`tether::flows`) and prints its time
+//! against the expansion's: target, under 20% of it.
+//!
 //! Run: `cargo bench --bench expand`.
 
 use std::time::{Duration, Instant};
@@ -143,4 +146,37 @@ fn main() {
         "peak RSS after the per-stage run (which holds every stage's output at once): {:.1} MiB",
         peak_rss_mib()
     );
+
+    // Proving every flow (issue 9) against the desired state, as `tether flows` does,
+    // beside the expansion it follows: medians of RUNS runs each.
+    let mut expand_times = Vec::new();
+    let mut flow_times = Vec::new();
+    let mut flows = Vec::new();
+    for _ in 0..RUNS {
+        let t0 = Instant::now();
+        let x = tether::expand::expand(&model).unwrap();
+        expand_times.push(t0.elapsed());
+        let t0 = Instant::now();
+        let world = tether::flows::World::new(&x, None);
+        let t_world = t0.elapsed();
+        flows = tether::flows::prove(&model, &world);
+        flow_times.push(t0.elapsed());
+        if std::env::var_os("TETHER_BENCH_DETAIL").is_some() {
+            println!("  world {:.3} s, prove {:.3} s", t_world.as_secs_f64(), (t0.elapsed() - t_world).as_secs_f64());
+        }
+    }
+    expand_times.sort();
+    flow_times.sort();
+    let (e, f) = (expand_times[RUNS / 2], flow_times[RUNS / 2]);
+    let hops: usize = flows.iter().map(|f| f.hops.len()).sum();
+    let broken = flows.iter().filter(|f| f.broken()).count();
+    println!(
+        "flows: {} flows, {hops} hops ({broken} broken) proven in {:.3} s (median) against an expansion of {:.3} s (median): +{:.1}% of expansion, +{:.1}% of the whole check (target: under 20% of expansion)",
+        flows.len(),
+        f.as_secs_f64(),
+        e.as_secs_f64(),
+        100.0 * f.as_secs_f64() / e.as_secs_f64(),
+        100.0 * f.as_secs_f64() / times[RUNS / 2].as_secs_f64()
+    );
+    println!("peak RSS after the flows: {:.1} MiB", peak_rss_mib());
 }

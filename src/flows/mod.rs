@@ -233,6 +233,8 @@ enum Side<'w> {
     /// A resource with a policy (or none): its address or name, its statements.
     Resource(String, Option<&'w [Statement]>),
     Trust(&'w world::RoleView),
+    /// A resource policy tether derives (bucket, bus), with foreign statements.
+    Policy(&'w world::PolicyView),
     Key(&'w world::KeyView),
 }
 
@@ -255,6 +257,18 @@ fn outcome(d: Decision, skip: Option<&str>) -> Outcome {
                 statement: None,
             }
         }
+    }
+}
+
+/// The answer on the statements that may name the caller stands when it names no
+/// statement by position; otherwise it is computed on the whole policy, whose positions
+/// are the ones to show.
+fn settle(reduced: Decision, whole: impl FnOnce() -> Decision) -> Decision {
+    match &reduced {
+        Decision::Allowed => reduced,
+        Decision::CannotProve(why) if !why.contains("statement #") => reduced,
+        Decision::Denied(eval::Denied::NoAllow { .. }) => reduced,
+        _ => whole(),
     }
 }
 
@@ -359,14 +373,32 @@ impl<'w, 'a> Hops<'w, 'a> {
                     role.name
                 )),
             },
-            Side::Key(k) => eval::evaluate(
-                &request,
-                &identity,
-                &Target::Key(Policy {
-                    name: &k.policy.address,
-                    statements: &k.policy.statements,
-                }),
-            ),
+            Side::Policy(v) => {
+                let run = |statements: &[Statement]| {
+                    eval::evaluate(
+                        &request,
+                        &identity,
+                        &Target::Resource {
+                            name: &v.address,
+                            policy: Some(statements),
+                        },
+                    )
+                };
+                settle(run(&v.for_caller(c.caller)), || run(&v.statements))
+            }
+            Side::Key(k) => {
+                let run = |statements: &[Statement]| {
+                    eval::evaluate(
+                        &request,
+                        &identity,
+                        &Target::Key(Policy {
+                            name: &k.policy.address,
+                            statements,
+                        }),
+                    )
+                };
+                settle(run(&k.policy.for_caller(c.caller)), || run(&k.policy.statements))
+            }
         };
         let o = outcome(d, no_policy.as_deref());
         self.push(&c, o);
@@ -422,7 +454,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                     resource_account: &b.account_id,
                     ctx: &ctx,
                 },
-                Side::Resource(b.address.clone(), Some(&b.statements)),
+                Side::Policy(b),
             ),
             None => self.fact(
                 format!("{verb} artifacts in bucket {}", store.bucket),
@@ -720,7 +752,7 @@ fn follow(
                     let name = a.resource.trim_start_matches("event-bus/");
                     let bus_policy = world.buses.get(&y.arn);
                     let side = match bus_policy {
-                        Some(b) => Side::Resource(b.address.clone(), Some(&b.statements)),
+                        Some(b) => Side::Policy(b),
                         None => Side::Resource(y.arn.clone(), None),
                     };
                     h.eval(
@@ -903,7 +935,7 @@ fn action_calls(
                         resource_account: &owner,
                         ctx: &ctx,
                     },
-                    Side::Resource(b.address.clone(), Some(b.statements.as_slice())),
+                    Side::Policy(b),
                 );
             }
         }

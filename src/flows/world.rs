@@ -13,7 +13,7 @@
 //!   address, known after apply for a KMS key: they are replaced by the ARN the flows
 //!   use for that resource, so a reference to the key a request uses matches it.
 
-use crate::eval::Policy;
+use crate::eval::{Caller, Policy};
 use crate::expand::policy::{Effect, OneOrMany, Statement};
 use crate::expand::Expansion;
 use crate::resource::{Resource, Spec};
@@ -64,6 +64,119 @@ pub struct PolicyView {
     pub account_id: String,
     pub region: String,
     pub statements: Vec<Statement>,
+    index: PrincipalIndex,
+}
+
+/// Where each `"AWS"` principal of a policy could name a caller, so that a request is
+/// first evaluated against only the statements and principals that may name its caller
+/// (a shared artifact bucket's policy names hundreds of roles). The cut is
+/// conservative: every principal form that can name a role session, its account or
+/// anyone is kept ("AWS JSON policy elements: Principal": `*`, an account id or its
+/// root, a role ARN (by name, any path or case, which the evaluator answers as unknown),
+/// an assumed-role session, any wildcard); a unique id or a user names no caller.
+#[derive(Debug, Clone, Default)]
+struct PrincipalIndex {
+    /// Statements whose principal is not an `"AWS"` list (service, `*` alone, none).
+    whole: Vec<usize>,
+    /// `(account, lower-case role name)` → (statement, principal).
+    roles: HashMap<(String, String), Vec<(usize, String)>>,
+    /// Account → its id or root ARN, or one of its sessions: (statement, principal).
+    accounts: HashMap<String, Vec<(usize, String)>>,
+    /// `*` and principals with wildcards: (statement, principal).
+    any: Vec<(usize, String)>,
+}
+
+impl PrincipalIndex {
+    fn new(statements: &[Statement]) -> Self {
+        use crate::expand::policy::Principal;
+        let mut ix = PrincipalIndex::default();
+        for (i, st) in statements.iter().enumerate() {
+            let Some(Principal::Aws(list)) = &st.principal else {
+                ix.whole.push(i);
+                continue;
+            };
+            if st.other.contains_key("NotPrincipal") {
+                ix.whole.push(i);
+                continue;
+            }
+            for p in list.iter() {
+                let entry = (i, p.clone());
+                if p.contains(['*', '?']) {
+                    ix.any.push(entry);
+                } else if p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()) {
+                    ix.accounts.entry(p.clone()).or_default().push(entry);
+                } else if let Some(a) = crate::names::arn(p) {
+                    match (a.service, a.resource) {
+                        ("iam", r) if r.starts_with("role/") => {
+                            let name = r.rsplit('/').next().unwrap_or_default().to_lowercase();
+                            ix.roles
+                                .entry((a.account.to_string(), name))
+                                .or_default()
+                                .push(entry);
+                        }
+                        ("iam", "root") | ("sts", _) => {
+                            ix.accounts
+                                .entry(a.account.to_string())
+                                .or_default()
+                                .push(entry);
+                        }
+                        _ => {} // users, groups: never a flow's caller
+                    }
+                }
+                // Not an ARN nor an account (a unique id): names no caller.
+            }
+        }
+        ix
+    }
+
+    /// The statements that may name `caller`, each with only the principals that may,
+    /// in their original order.
+    fn for_caller(&self, statements: &[Statement], caller: &Caller) -> Vec<Statement> {
+        use crate::expand::policy::Principal;
+        let mut keep: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        let mut add = |v: Option<&Vec<(usize, String)>>| {
+            for (i, p) in v.into_iter().flatten() {
+                keep.entry(*i).or_default().push(p.clone());
+            }
+        };
+        add(Some(&self.any));
+        match caller {
+            Caller::Role(r) => {
+                add(self.accounts.get(&r.account));
+                add(self.roles.get(&(r.account.clone(), r.name.to_lowercase())));
+            }
+            Caller::Root { account } => add(self.accounts.get(account)),
+            Caller::Service(_) => {}
+        }
+        let mut out: Vec<(usize, Statement)> = keep
+            .into_iter()
+            .map(|(i, ps)| {
+                let st = &statements[i];
+                let reduced = Statement {
+                    sid: st.sid.clone(),
+                    effect: st.effect,
+                    principal: Some(Principal::Aws(ps.into())),
+                    action: st.action.clone(),
+                    resource: st.resource.clone(),
+                    condition: st.condition.clone(),
+                    other: st.other.clone(),
+                };
+                (i, reduced)
+            })
+            .collect();
+        out.extend(self.whole.iter().map(|i| (*i, statements[*i].clone())));
+        out.sort_by_key(|(i, _)| *i);
+        out.into_iter().map(|(_, s)| s).collect()
+    }
+}
+
+impl PolicyView {
+    /// The statements that may name `caller` (see [`PrincipalIndex`]). Statement
+    /// positions differ from the whole policy's: answers other than "allowed" are
+    /// computed again on the whole policy, so that they name statements rightly.
+    pub fn for_caller(&self, caller: &Caller) -> Vec<Statement> {
+        self.index.for_caller(&self.statements, caller)
+    }
 }
 
 /// A KMS key: its policy, its alias and the ARN requests name it by.
@@ -172,6 +285,7 @@ impl<'a> World<'a> {
                     arn: arn.to_string(),
                     account_id: r.account_id.clone(),
                     region: r.region.clone(),
+                    index: PrincipalIndex::new(&all),
                     statements: all,
                 }
             };
