@@ -162,7 +162,11 @@ fn main() {
         flows = tether::flows::prove(&model, &world);
         flow_times.push(t0.elapsed());
         if std::env::var_os("TETHER_BENCH_DETAIL").is_some() {
-            println!("  world {:.3} s, prove {:.3} s", t_world.as_secs_f64(), (t0.elapsed() - t_world).as_secs_f64());
+            println!(
+                "  world {:.3} s, prove {:.3} s",
+                t_world.as_secs_f64(),
+                (t0.elapsed() - t_world).as_secs_f64()
+            );
         }
     }
     expand_times.sort();

@@ -232,10 +232,10 @@ impl Ctx {
 enum Side<'w> {
     /// A resource with a policy (or none): its address or name, its statements.
     Resource(String, Option<&'w [Statement]>),
-    Trust(&'w world::RoleView),
+    Trust(&'w world::RoleView<'w>),
     /// A resource policy tether derives (bucket, bus), with foreign statements.
-    Policy(&'w world::PolicyView),
-    Key(&'w world::KeyView),
+    Policy(&'w world::PolicyView<'w>),
+    Key(&'w world::KeyView<'w>),
 }
 
 /// The evaluator's decision as a hop's outcome; `skip` is a resource without a policy,
@@ -397,7 +397,9 @@ impl<'w, 'a> Hops<'w, 'a> {
                         }),
                     )
                 };
-                settle(run(&k.policy.for_caller(c.caller)), || run(&k.policy.statements))
+                settle(run(&k.policy.for_caller(c.caller)), || {
+                    run(&k.policy.statements)
+                })
             }
         };
         let o = outcome(d, no_policy.as_deref());

@@ -32,19 +32,22 @@ pub struct ExternalRole {
     pub unread: Vec<String>,
 }
 
+/// Statements borrowed from the expansion when nothing had to be added or resolved.
+pub type Stmts<'a> = Cow<'a, [Statement]>;
+
 /// A role as the flows see it.
 #[derive(Debug, Clone)]
-pub struct RoleView {
+pub struct RoleView<'a> {
     /// Its address, or its ARN for a role tether does not manage.
     pub name: String,
     pub identity_name: String,
     /// `None`: not read (a role tether does not manage).
-    pub trust: Option<Vec<Statement>>,
-    pub policies: Vec<(String, Vec<Statement>)>,
+    pub trust: Option<Stmts<'a>>,
+    pub policies: Vec<(String, Stmts<'a>)>,
     pub unread: Vec<String>,
 }
 
-impl RoleView {
+impl RoleView<'_> {
     pub fn policies(&self) -> Vec<Policy<'_>> {
         self.policies
             .iter()
@@ -58,12 +61,12 @@ impl RoleView {
 
 /// A resource with a resource policy (bucket, bus) or a key policy.
 #[derive(Debug, Clone)]
-pub struct PolicyView {
+pub struct PolicyView<'a> {
     pub address: String,
     pub arn: String,
     pub account_id: String,
     pub region: String,
-    pub statements: Vec<Statement>,
+    pub statements: Stmts<'a>,
     index: PrincipalIndex,
 }
 
@@ -170,7 +173,7 @@ impl PrincipalIndex {
     }
 }
 
-impl PolicyView {
+impl PolicyView<'_> {
     /// The statements that may name `caller` (see [`PrincipalIndex`]). Statement
     /// positions differ from the whole policy's: answers other than "allowed" are
     /// computed again on the whole policy, so that they name statements rightly.
@@ -181,8 +184,8 @@ impl PolicyView {
 
 /// A KMS key: its policy, its alias and the ARN requests name it by.
 #[derive(Debug, Clone)]
-pub struct KeyView {
-    pub policy: PolicyView,
+pub struct KeyView<'a> {
+    pub policy: PolicyView<'a>,
     pub alias: String,
     pub alias_arn: String,
 }
@@ -190,10 +193,10 @@ pub struct KeyView {
 /// The planned state: everything a flow's requests are evaluated against.
 #[derive(Debug, Default)]
 pub struct World<'a> {
-    pub roles: HashMap<String, RoleView>,
-    pub buckets: HashMap<String, PolicyView>,
-    pub buses: HashMap<String, PolicyView>,
-    pub keys: Vec<KeyView>,
+    pub roles: HashMap<String, RoleView<'a>>,
+    pub buckets: HashMap<String, PolicyView<'a>>,
+    pub buses: HashMap<String, PolicyView<'a>>,
+    pub keys: Vec<KeyView<'a>>,
     pub eventbridge: HashMap<String, bool>,
     pub rules: Vec<&'a Resource>,
     pub targets: Vec<&'a Resource>,
@@ -251,7 +254,15 @@ impl<'a> World<'a> {
             };
             refs.insert(format!("${{{}.arn}}", r.address), arn);
         }
-        let resolve = |statements: &[Statement]| -> Vec<Statement> {
+        let resolve = |statements: &'a [Statement]| -> Stmts<'a> {
+            let refers = statements.iter().any(|s| {
+                s.resource
+                    .as_ref()
+                    .is_some_and(|r| r.iter().any(|x| x.contains("${")))
+            });
+            if !refers {
+                return Cow::Borrowed(statements);
+            }
             statements
                 .iter()
                 .map(|s| {
@@ -267,7 +278,8 @@ impl<'a> World<'a> {
                     }
                     s
                 })
-                .collect()
+                .collect::<Vec<_>>()
+                .into()
         };
         let foreign = |r: &Resource| -> Vec<Statement> {
             state
@@ -277,9 +289,12 @@ impl<'a> World<'a> {
                 .unwrap_or_default()
         };
         for r in &expansion.resources {
-            let view = |arn: &str, statements: &[Statement]| {
+            let view = |arn: &str, statements: &'a [Statement]| {
                 let mut all = resolve(statements);
-                all.extend(foreign(r));
+                let theirs = foreign(r);
+                if !theirs.is_empty() {
+                    all.to_mut().extend(theirs);
+                }
                 PolicyView {
                     address: r.address.to_string(),
                     arn: arn.to_string(),
@@ -291,7 +306,7 @@ impl<'a> World<'a> {
             };
             match &r.spec {
                 Spec::IamRole(x) => {
-                    let mut policies: Vec<(String, Vec<Statement>)> = x
+                    let mut policies: Vec<(String, Stmts<'a>)> = x
                         .inline_policies
                         .iter()
                         .map(|(n, d)| {
@@ -304,7 +319,9 @@ impl<'a> World<'a> {
                     let mut unread = Vec::new();
                     for m in &x.managed_policies {
                         match aws_managed(m) {
-                            Some(s) => policies.push((format!("managed policy {m}"), s.clone())),
+                            Some(s) => {
+                                policies.push((format!("managed policy {m}"), Cow::Borrowed(s)))
+                            }
                             None => unread.push(format!("managed policy {m}")),
                         }
                     }
@@ -413,7 +430,7 @@ impl<'a> World<'a> {
     }
 
     /// The role with this ARN: tether's, or one read live, or an unread one.
-    pub fn role(&self, arn: &str) -> Cow<'_, RoleView> {
+    pub fn role(&self, arn: &str) -> Cow<'_, RoleView<'a>> {
         if let Some(r) = self.roles.get(arn) {
             return Cow::Borrowed(r);
         }
@@ -426,8 +443,12 @@ impl<'a> World<'a> {
             Some(x) => RoleView {
                 name: arn.to_string(),
                 identity_name: format!("the policies of {arn}"),
-                trust: x.trust.clone(),
-                policies: x.policies.clone(),
+                trust: x.trust.clone().map(Cow::Owned),
+                policies: x
+                    .policies
+                    .iter()
+                    .map(|(n, s)| (n.clone(), Cow::Owned(s.clone())))
+                    .collect(),
                 unread: x.unread.clone(),
             },
             None => RoleView {
@@ -441,7 +462,7 @@ impl<'a> World<'a> {
     }
 
     /// The key a pipeline's artifact store names: by alias ARN, key ARN or reference.
-    pub fn key(&self, name: &str) -> Option<&KeyView> {
+    pub fn key(&self, name: &str) -> Option<&KeyView<'a>> {
         self.keys.iter().find(|k| {
             k.alias_arn == name
                 || k.policy.arn == name
