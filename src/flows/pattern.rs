@@ -11,7 +11,7 @@
 
 use serde_json::Value;
 
-/// `Some(true)` matches, `Some(false)` does not, `None` when the pattern uses a filter
+/// `Ok(true)` matches, `Ok(false)` does not, `Err` when the pattern uses a filter
 /// this matcher does not evaluate (the string says which).
 pub fn matches(pattern: &Value, event: &Value) -> Result<bool, String> {
     let Value::Object(fields) = pattern else {
@@ -54,7 +54,7 @@ fn field(alternatives: &[Value], value: Option<&Value>) -> Result<bool, String> 
     for alt in alternatives {
         let r = match alt {
             Value::Object(filter) => filter_matches(filter, value.is_some(), &values),
-            exact => Ok(values.iter().any(|v| *v == exact)),
+            exact => Ok(values.contains(&exact)),
         };
         match r {
             Ok(true) => return Ok(true),
