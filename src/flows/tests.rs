@@ -1,3 +1,6 @@
+//! The flows of every example, and one mutated policy per hop kind: exactly that hop
+//! breaks, and the policy that lacks the allow (or the statement that denies) is named.
+
 use super::*;
 use crate::expand::policy::Effect;
 use crate::resource::Spec;

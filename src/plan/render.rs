@@ -571,7 +571,6 @@ pub fn markdown(plan: &Plan) -> String {
         }
         return out;
     }
-    flows_markdown(&mut out, &plan.flows);
     if !plan.access.is_empty() {
         let _ = writeln!(out, "#### Access this plan grants or takes away\n");
         for line in super::access::lines(&plan.access) {
@@ -637,6 +636,7 @@ pub fn markdown(plan: &Plan) -> String {
             let _ = writeln!(out, "```\n</details>\n");
         }
     }
+    flows_markdown(&mut out, &plan.flows);
     out
 }
 
