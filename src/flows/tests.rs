@@ -61,21 +61,10 @@ fn denied_by(h: &Hop) -> (&[String], Option<&str>) {
     }
 }
 
-/// Hops main's expansion denies today and issue #7's expansion (execution roles
-/// admitted to their region's artifacts; Commands run as the pipeline role with its log
-/// group) allows: the flows found these. Empty this list when that lands.
-fn known_gap(h: &Hop) -> bool {
-    (h.principal.contains("-cfn-exec") && h.step.contains("reads artifacts"))
-        || (h.step.starts_with("commands ") && h.action.starts_with("logs:"))
-}
-
-/// Reasons a hop may be unverified offline: the policies of a role tether does not
-/// manage, and source keys a service does not document sending (CodePipeline,
-/// CloudFormation) tested by a derived trust (issue #7 removes those conditions).
+/// The one reason a hop may be unverified offline: it rests on the policies of a role
+/// tether does not manage (an external build role), which only a plan reads.
 fn expected_offline(why: &str) -> bool {
-    why.contains("which tether does not manage")
-        || why.contains("is not named in the topology")
-        || why.contains("`aws:SourceAccount`")
+    why.contains("which tether does not manage") || why.contains("is not named in the topology")
 }
 
 #[test]
@@ -92,7 +81,6 @@ fn every_example_proves_its_flows_offline() {
             for h in &f.hops {
                 match &h.outcome {
                     Outcome::Allowed => {}
-                    Outcome::Denied { .. } if known_gap(h) => {}
                     Outcome::Unverified { why } if expected_offline(why) => {}
                     _ => panic!("{path}: {}", show(f)),
                 }
