@@ -115,8 +115,11 @@ pub async fn plan_with(
     let mut plan = diff::diff(expansion, &state, &checked.source.sha256, &options)
         .map_err(ReconcileError::Plan)?;
     // Every flow, against the planned state: desired policies, live foreign statements.
-    let world = crate::flows::World::new(expansion, Some(&state));
-    plan.flows = crate::flows::prove(&checked.topology, &world);
+    // (The world is not `Send`: it is dropped before the next await.)
+    plan.flows = {
+        let world = crate::flows::World::new(expansion, Some(&state));
+        crate::flows::prove(&checked.topology, &world)
+    };
     plan.warnings = marker::lost_accounts(&checked.topology.name, &markers);
     let (topology, region) = (&checked.topology, &home_region(checked));
     let place = crate::aws::external::Place::new(topology, region, request.parallelism);

@@ -37,7 +37,7 @@ struct MaybeDeny(String);
 fn covers(s: &Statement, env: &Env) -> Tri {
     let r = env.request;
     matching::action(s, r.action)
-        .and(|| matching::resource(s, r.resource))
+        .and(|| matching::resource(s, r.resource, r.names))
         .and(|| matching::elements(s))
         .and(|| conditions::evaluate(&s.condition, env))
 }

@@ -224,6 +224,7 @@ mod tests {
             action: "s3:GetObject",
             resource: "arn:aws:s3:::b/k",
             resource_account: "111111111111",
+            names: &[],
             context: ctx,
         };
         evaluate(c, &Env { request: &request })

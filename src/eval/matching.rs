@@ -55,7 +55,15 @@ pub(crate) fn action(s: &Statement, action: &str) -> Tri {
     }
 }
 
-fn resource_pattern(resource: &str, pattern: &str) -> Tri {
+fn resource_pattern(resource: &str, names: &[&str], pattern: &str) -> Tri {
+    if names.contains(&pattern) {
+        return Tri::Yes;
+    }
+    // A reference names the resource at its address, which this request's resource is
+    // not (it would be among `names`).
+    if crate::plan::unknown::is_reference(pattern) {
+        return Tri::No;
+    }
     if pattern.contains("${") {
         return Tri::Unknown(format!("resource `{pattern}` holds a policy variable"));
     }
@@ -64,10 +72,10 @@ fn resource_pattern(resource: &str, pattern: &str) -> Tri {
 
 /// Does the statement's Resource (or NotResource) cover `resource`? A statement with
 /// neither (a trust policy) covers the resource it is attached to.
-pub(crate) fn resource(s: &Statement, resource: &str) -> Tri {
+pub(crate) fn resource(s: &Statement, resource: &str, names: &[&str]) -> Tri {
     match (&s.resource, s.other.get("NotResource")) {
-        (Some(list), None) => Tri::any(list.iter(), |p| resource_pattern(resource, p)),
-        (None, Some(not)) => any_string(not, |p| resource_pattern(resource, p)).not(),
+        (Some(list), None) => Tri::any(list.iter(), |p| resource_pattern(resource, names, p)),
+        (None, Some(not)) => any_string(not, |p| resource_pattern(resource, names, p)).not(),
         (None, None) => Tri::Yes,
         (Some(_), Some(_)) => {
             Tri::Unknown("the statement has both Resource and NotResource".into())
@@ -370,6 +378,11 @@ pub(crate) fn resource_glob(text: &str, pattern: &str) -> bool {
 /// each with `*` and `?` ("IAM JSON policy elements: Condition operators", ARN condition
 /// operators). A value with fewer than six components is not an ARN and matches nothing.
 pub(crate) fn arn_like(text: &str, pattern: &str) -> bool {
+    // Without a wildcard, component-wise equality is string equality (a shared artifact
+    // key's policy lists hundreds of role ARNs: this is the path almost every value takes).
+    if !pattern.contains(['*', '?']) {
+        return text == pattern && text.bytes().filter(|b| *b == b':').count() >= 5;
+    }
     let (mut t, mut p) = (text.splitn(6, ':'), pattern.splitn(6, ':'));
     (0..6).all(|_| matches!((t.next(), p.next()), (Some(a), Some(b)) if glob(a, b, false)))
 }
@@ -478,6 +491,24 @@ mod tests {
     }
 
     #[test]
+    fn a_reference_covers_only_the_resource_it_names() {
+        let key = "arn:aws:kms:us-east-1:111111111111:key/known-after-apply";
+        let me = "${tools/us-east-1/kms_key.a.arn}";
+        let names = [me];
+        assert_eq!(resource_pattern(key, &names, me), Tri::Yes);
+        assert_eq!(
+            resource_pattern(key, &names, "${tools/us-east-1/kms_key.b.arn}"),
+            Tri::No
+        );
+        assert_eq!(resource_pattern(key, &[], me), Tri::No);
+        // A policy variable is not a reference: still unknown.
+        assert!(matches!(
+            resource_pattern(key, &names, "arn:aws:kms:*:${aws:PrincipalAccount}:key/*"),
+            Tri::Unknown(_)
+        ));
+    }
+
+    #[test]
     fn arn_condition_matching_is_per_component() {
         let rule = "arn:aws:events:us-east-1:111111111111:rule/acme-bus/r1";
         assert!(arn_like(rule, rule));
@@ -488,5 +519,8 @@ mod tests {
         assert!(!arn_like(rule, "arn:aws:events:*:222222222222:rule/*"));
         assert!(!arn_like("not-an-arn", "*"));
         assert!(arn_like(rule, "arn:*:*:*:*:*"));
+        // Equal text that is not an ARN matches no ARN pattern, with or without wildcards.
+        assert!(!arn_like("arn:aws:s3", "arn:aws:s3"));
+        assert!(!arn_like(rule, "arn:aws:events:us-east-1:111111111111:rule/acme-bus/r2"));
     }
 }

@@ -132,6 +132,10 @@ pub struct Request<'a> {
     pub resource: &'a str,
     /// The account that owns the resource (S3 ARNs carry none).
     pub resource_account: &'a str,
+    /// Other names of the resource: the references `${<address>.arn}` tether's policies
+    /// name it by before its ARN is known (a KMS key's). A Resource entry that is one of
+    /// these covers it; a reference to any other resource does not.
+    pub names: &'a [&'a str],
     pub context: &'a Context,
 }
 

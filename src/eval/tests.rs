@@ -99,6 +99,7 @@ fn run(rows: Vec<Row>) {
             action: row.action,
             resource: row.resource,
             resource_account: row.resource_account,
+            names: &[],
             context: &row.context,
         };
         let got = evaluate(&request, &identity, &target);
@@ -602,6 +603,7 @@ fn not_action_in_an_identity_policy() {
             action,
             resource: "arn:aws:s3:::b/k",
             resource_account: A,
+            names: &[],
             context: &ctx,
         };
         evaluate(
@@ -639,6 +641,7 @@ fn an_unread_managed_policy_blocks_a_proof_but_not_a_denial() {
         action: "s3:GetObject",
         resource: "arn:aws:s3:::b/k",
         resource_account,
+        names: &[],
         context: &ctx,
     };
     let got = evaluate(
@@ -687,6 +690,7 @@ fn the_root_user() {
         action: "kms:Decrypt",
         resource,
         resource_account,
+        names: &[],
         context: &ctx,
     };
     let key = format!("arn:aws:kms:us-east-1:{A}:key/k");
@@ -835,6 +839,7 @@ fn derived_artifact_stores_admit_the_roles_they_name() {
                 action,
                 resource: &resource,
                 resource_account: &r.account_id,
+                names: &[],
                 context: &context,
             };
             let policy = Policy {

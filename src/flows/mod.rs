@@ -284,6 +284,8 @@ struct Call<'c> {
     action: &'c str,
     resource: &'c str,
     resource_account: &'c str,
+    /// The references tether's policies name the resource by (a key's).
+    names: &'c [&'c str],
     ctx: &'c Ctx,
 }
 
@@ -324,6 +326,7 @@ impl<'w, 'a> Hops<'w, 'a> {
             action: c.action,
             resource: c.resource,
             resource_account: c.resource_account,
+            names: c.names,
             context: &c.ctx.context,
         };
         let caller_role = match c.caller {
@@ -418,6 +421,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                 action: "sts:AssumeRole",
                 resource: arn,
                 resource_account: account,
+                names: &[],
                 ctx,
             },
             Side::Trust(&role),
@@ -454,6 +458,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                     action: s3,
                     resource: &object,
                     resource_account: &b.account_id,
+                    names: &[],
                     ctx: &ctx,
                 },
                 Side::Policy(b),
@@ -482,6 +487,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                         action: kms,
                         resource: &k.policy.arn,
                         resource_account: &k.policy.account_id,
+                        names: &[&k.reference],
                         ctx: &ctx,
                     },
                     Side::Key(k),
@@ -514,6 +520,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                 action,
                 resource,
                 resource_account: account,
+                names: &[],
                 ctx,
             },
             Side::Resource(resource.to_string(), None),
@@ -764,6 +771,7 @@ fn follow(
                             action: "events:PutEvents",
                             resource: &y.arn,
                             resource_account: target_account,
+                            names: &[],
                             ctx: &rctx,
                         },
                         side,
@@ -935,6 +943,7 @@ fn action_calls(
                         action,
                         resource,
                         resource_account: &owner,
+                        names: &[],
                         ctx: &ctx,
                     },
                     Side::Policy(b),

@@ -10,16 +10,19 @@
 //!   role) contributes what was read of it live ([`ExternalRole`]); unread, any answer
 //!   that depends on it is "unverified".
 //! - References `${<address>.arn}` in a policy stand for the ARN of the resource at that
-//!   address, known after apply for a KMS key: they are replaced by the ARN the flows
-//!   use for that resource, so a reference to the key a request uses matches it.
+//!   address, known after apply for a KMS key: a request on a key names its reference
+//!   too (`eval::Request::names`), so a reference to the key a request uses matches it
+//!   and a reference to another key does not.
 
 use crate::eval::{Caller, Policy};
-use crate::expand::policy::{Effect, OneOrMany, Statement};
+use crate::expand::policy::{Condition, Effect, Statement};
 use crate::expand::Expansion;
 use crate::resource::{Resource, Spec};
 use crate::state::State;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::OnceLock;
 
 /// What was read live of a role tether does not manage.
@@ -68,6 +71,9 @@ pub struct PolicyView<'a> {
     pub region: String,
     pub statements: Stmts<'a>,
     index: PrincipalIndex,
+    /// What [`PolicyView::for_caller`] answered, by role ARN: a role reads and writes a
+    /// store several times in a flow.
+    read_for: RefCell<HashMap<String, Rc<[Statement]>>>,
 }
 
 /// Where each `"AWS"` principal of a policy could name a caller, so that a request is
@@ -87,6 +93,8 @@ struct PrincipalIndex {
     accounts: HashMap<String, Vec<(usize, String)>>,
     /// `*` and principals with wildcards: (statement, principal).
     any: Vec<(usize, String)>,
+    /// Statements whose condition tests `aws:PrincipalArn` against listed values.
+    narrow: HashMap<usize, Narrow>,
 }
 
 impl PrincipalIndex {
@@ -94,6 +102,9 @@ impl PrincipalIndex {
         use crate::expand::policy::Principal;
         let mut ix = PrincipalIndex::default();
         for (i, st) in statements.iter().enumerate() {
+            if let Some(n) = Narrow::new(&st.condition) {
+                ix.narrow.insert(i, n);
+            }
             let Some(Principal::Aws(list)) = &st.principal else {
                 ix.whole.push(i);
                 continue;
@@ -161,7 +172,10 @@ impl PrincipalIndex {
                     principal: Some(Principal::Aws(ps.into())),
                     action: st.action.clone(),
                     resource: st.resource.clone(),
-                    condition: st.condition.clone(),
+                    condition: match (caller, self.narrow.get(&i)) {
+                        (Caller::Role(r), Some(n)) => n.for_role(&r.arn),
+                        _ => st.condition.clone(),
+                    },
                     other: st.other.clone(),
                 };
                 (i, reduced)
@@ -173,12 +187,78 @@ impl PrincipalIndex {
     }
 }
 
+/// A statement's condition with its tests of `aws:PrincipalArn` indexed, so that it can
+/// be read for one caller without scanning their values (see [`Narrow::for_role`]).
+#[derive(Debug, Clone)]
+struct Narrow {
+    /// The condition with every indexed value list emptied.
+    skeleton: Condition,
+    /// `(operator, key)` → the values that can match only themselves, and the others.
+    slots: Vec<(String, String, HashSet<String>, Vec<String>)>,
+}
+
+impl Narrow {
+    /// `None` when the condition has no positive, case-sensitive test of
+    /// `aws:PrincipalArn` (`StringEquals`, `StringLike`, `ArnEquals`, `ArnLike`, with
+    /// `IfExists` or `ForAnyValue:`).
+    fn new(condition: &Condition) -> Option<Narrow> {
+        let mut skeleton = condition.clone();
+        let mut slots = Vec::new();
+        for (op, keys) in skeleton.iter_mut() {
+            let base = op.strip_prefix("ForAnyValue:").unwrap_or(op);
+            let base = base.strip_suffix("IfExists").unwrap_or(base);
+            if !matches!(base, "StringEquals" | "StringLike" | "ArnEquals" | "ArnLike") {
+                continue;
+            }
+            for (key, values) in keys.iter_mut() {
+                if !key.eq_ignore_ascii_case("aws:PrincipalArn") {
+                    continue;
+                }
+                let (exact, rest): (Vec<String>, Vec<String>) = std::mem::take(values)
+                    .iter()
+                    .cloned()
+                    .partition(|v| !v.contains(['*', '?']) && !v.contains("${"));
+                slots.push((op.clone(), key.clone(), exact.into_iter().collect(), rest));
+            }
+        }
+        (!slots.is_empty()).then_some(Narrow { skeleton, slots })
+    }
+
+    /// The condition as it reads for a session of the role `arn`, whose
+    /// `aws:PrincipalArn` is that ARN ("AWS global condition context keys"): of the values
+    /// that can match only themselves, only the caller's ARN is kept. The answer for this
+    /// caller is the same; a key policy that narrows its account principals to hundreds of
+    /// roles by `ArnEquals aws:PrincipalArn` is then evaluated on one value, not hundreds.
+    /// A list left empty matches nothing, as the dropped values did not.
+    fn for_role(&self, arn: &str) -> Condition {
+        let mut c = self.skeleton.clone();
+        for (op, key, exact, rest) in &self.slots {
+            let mut values = rest.clone();
+            if exact.contains(arn) {
+                values.push(arn.to_string());
+            }
+            if let Some(v) = c.get_mut(op).and_then(|keys| keys.get_mut(key)) {
+                *v = values.into();
+            }
+        }
+        c
+    }
+}
+
 impl PolicyView<'_> {
     /// The statements that may name `caller` (see [`PrincipalIndex`]). Statement
     /// positions differ from the whole policy's: answers other than "allowed" are
     /// computed again on the whole policy, so that they name statements rightly.
-    pub fn for_caller(&self, caller: &Caller) -> Vec<Statement> {
-        self.index.for_caller(&self.statements, caller)
+    pub fn for_caller(&self, caller: &Caller) -> Rc<[Statement]> {
+        let Caller::Role(r) = caller else {
+            return self.index.for_caller(&self.statements, caller).into();
+        };
+        if let Some(s) = self.read_for.borrow().get(&r.arn) {
+            return s.clone();
+        }
+        let s: Rc<[Statement]> = self.index.for_caller(&self.statements, caller).into();
+        self.read_for.borrow_mut().insert(r.arn.clone(), s.clone());
+        s
     }
 }
 
@@ -186,6 +266,8 @@ impl PolicyView<'_> {
 #[derive(Debug, Clone)]
 pub struct KeyView<'a> {
     pub policy: PolicyView<'a>,
+    /// `${<address>.arn}`: how tether's policies name the key before its ARN is known.
+    pub reference: String,
     pub alias: String,
     pub alias_arn: String,
 }
@@ -197,6 +279,8 @@ pub struct World<'a> {
     pub buckets: HashMap<String, PolicyView<'a>>,
     pub buses: HashMap<String, PolicyView<'a>>,
     pub keys: Vec<KeyView<'a>>,
+    /// Every name a key goes by (alias, alias ARN, key ARN, reference) → index in `keys`.
+    key_names: HashMap<String, usize>,
     pub eventbridge: HashMap<String, bool>,
     pub rules: Vec<&'a Resource>,
     pub targets: Vec<&'a Resource>,
@@ -240,47 +324,9 @@ impl<'a> World<'a> {
             live: state.is_some(),
             ..World::default()
         };
-        // References first: every `${<address>.arn}` the policies may hold.
-        let mut refs: HashMap<String, String> = HashMap::new();
-        for r in &expansion.resources {
-            let arn = match &r.spec {
-                Spec::KmsKey(_) => key_arn(r, state),
-                Spec::IamRole(x) => x.arn.clone(),
-                Spec::S3Bucket(x) => x.arn.clone(),
-                Spec::EventBus(x) => x.arn.clone(),
-                Spec::EventRule(x) => x.arn.clone(),
-                Spec::Pipeline(x) => x.arn.clone(),
-                Spec::EventTarget(_) => continue,
-            };
-            refs.insert(format!("${{{}.arn}}", r.address), arn);
-        }
-        let resolve = |statements: &'a [Statement]| -> Stmts<'a> {
-            let refers = statements.iter().any(|s| {
-                s.resource
-                    .as_ref()
-                    .is_some_and(|r| r.iter().any(|x| x.contains("${")))
-            });
-            if !refers {
-                return Cow::Borrowed(statements);
-            }
-            statements
-                .iter()
-                .map(|s| {
-                    let mut s = s.clone();
-                    if let Some(res) = &s.resource {
-                        if res.iter().any(|x| x.contains("${")) {
-                            let items: Vec<String> = res
-                                .iter()
-                                .map(|x| refs.get(x).cloned().unwrap_or_else(|| x.clone()))
-                                .collect();
-                            s.resource = Some(OneOrMany::from(items));
-                        }
-                    }
-                    s
-                })
-                .collect::<Vec<_>>()
-                .into()
-        };
+        // References `${<address>.arn}` stay as they are: a key's requests carry its
+        // reference among the names of their resource (`Request::names`), so the
+        // statements are borrowed, never copied to resolve them.
         let foreign = |r: &Resource| -> Vec<Statement> {
             state
                 .and_then(|s| s.resources.get(&r.address))
@@ -290,7 +336,7 @@ impl<'a> World<'a> {
         };
         for r in &expansion.resources {
             let view = |arn: &str, statements: &'a [Statement]| {
-                let mut all = resolve(statements);
+                let mut all: Stmts<'a> = Cow::Borrowed(statements);
                 let theirs = foreign(r);
                 if !theirs.is_empty() {
                     all.to_mut().extend(theirs);
@@ -302,6 +348,7 @@ impl<'a> World<'a> {
                     region: r.region.clone(),
                     index: PrincipalIndex::new(&all),
                     statements: all,
+                    read_for: RefCell::default(),
                 }
             };
             match &r.spec {
@@ -312,7 +359,7 @@ impl<'a> World<'a> {
                         .map(|(n, d)| {
                             (
                                 format!("inline policy `{n}` of {}", r.address),
-                                resolve(&d.statement),
+                                Cow::Borrowed(&d.statement[..]),
                             )
                         })
                         .collect();
@@ -341,7 +388,7 @@ impl<'a> World<'a> {
                         RoleView {
                             name: r.address.to_string(),
                             identity_name: format!("the policies of {}", r.address),
-                            trust: Some(resolve(&x.trust_policy.statement)),
+                            trust: Some(Cow::Borrowed(&x.trust_policy.statement[..])),
                             policies,
                             unread,
                         },
@@ -359,8 +406,18 @@ impl<'a> World<'a> {
                 }
                 Spec::KmsKey(x) => {
                     let arn = key_arn(r, state);
+                    let reference = crate::plan::unknown::reference(&r.address);
+                    for name in [
+                        x.alias.clone(),
+                        x.alias_arn.clone(),
+                        arn.clone(),
+                        reference.clone(),
+                    ] {
+                        w.key_names.entry(name).or_insert(w.keys.len());
+                    }
                     w.keys.push(KeyView {
                         policy: view(&arn, &x.policy_statements),
+                        reference,
                         alias: x.alias.clone(),
                         alias_arn: x.alias_arn.clone(),
                     });
@@ -463,12 +520,7 @@ impl<'a> World<'a> {
 
     /// The key a pipeline's artifact store names: by alias ARN, key ARN or reference.
     pub fn key(&self, name: &str) -> Option<&KeyView<'a>> {
-        self.keys.iter().find(|k| {
-            k.alias_arn == name
-                || k.policy.arn == name
-                || name == format!("${{{}.arn}}", k.policy.address)
-                || (k.alias == name)
-        })
+        self.key_names.get(name).map(|i| &self.keys[*i])
     }
 }
 
@@ -508,4 +560,72 @@ fn aws_managed(arn: &str) -> Option<&'static Vec<Statement>> {
     let s = docs.get(arn)?;
     debug_assert!(s.iter().all(|s| s.effect == Effect::Allow));
     Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{self, Context, Decision, Identity, Request, Target};
+
+    /// A key policy that names an account and narrows it to listed roles decides the same
+    /// for a caller whether it is evaluated whole or read for that caller.
+    #[test]
+    fn a_policy_read_for_one_caller_decides_as_the_whole_policy() {
+        let role = |n: &str| format!("arn:aws:iam::111111111111:role/tether/x/{n}");
+        let listed: Vec<String> = (0..300).map(|i| role(&format!("r{i}"))).collect();
+        let mut values = listed.clone();
+        values.push("arn:aws:iam::111111111111:role/tether/x/wild-*".into());
+        let statements = vec![
+            Statement::allow(["kms:Decrypt"])
+                .aws(["arn:aws:iam::111111111111:root"])
+                .on(["*"])
+                .when("ArnEquals", "aws:PrincipalArn", values),
+            Statement::deny(["kms:Decrypt"])
+                .aws(["*"])
+                .on(["*"])
+                .when("StringLike", "aws:PrincipalArn", [role("r7")]),
+        ];
+        let ix = PrincipalIndex::new(&statements);
+        let ask = |statements: &[Statement], caller: &Caller| {
+            let ctx = Context::role_call();
+            let r = Request {
+                caller,
+                action: "kms:Decrypt",
+                resource: "arn:aws:kms:us-east-1:111111111111:key/k",
+                resource_account: "111111111111",
+                names: &[],
+                context: &ctx,
+            };
+            let own = [Policy {
+                name: "own",
+                statements: &[Statement::allow(["kms:Decrypt"]).on(["*"])],
+            }];
+            eval::evaluate(
+                &r,
+                &Identity {
+                    name: "own",
+                    policies: &own,
+                    unread: &[],
+                },
+                &Target::Key(Policy {
+                    name: "key",
+                    statements,
+                }),
+            )
+        };
+        for (name, allowed) in [("r3", true), ("r7", false), ("wild-a", true), ("other", false)] {
+            let caller = Caller::role(&role(name)).unwrap();
+            let reduced = ix.for_caller(&statements, &caller);
+            let (whole, read) = (ask(&statements, &caller), ask(&reduced, &caller));
+            assert_eq!(matches!(whole, Decision::Allowed), allowed, "{name}: {whole:?}");
+            assert_eq!(
+                matches!(read, Decision::Allowed),
+                allowed,
+                "{name}: {read:?}"
+            );
+            // Only the caller's own ARN and the wildcard are left of the 301 values.
+            let kept = &reduced[0].condition["ArnEquals"]["aws:PrincipalArn"];
+            assert!(kept.iter().count() <= 2, "{name}: {kept:?}");
+        }
+    }
 }

@@ -33,6 +33,12 @@ pub fn reference(address: &Address) -> String {
     format!("{OPEN}{address}{CLOSE}")
 }
 
+/// Whether `s` is a whole-string reference `${<address>.arn}` (never a policy variable
+/// such as `${aws:username}`: an address holds its account, region and kind).
+pub fn is_reference(s: &str) -> bool {
+    referenced(s).is_some_and(|a| a.0.contains('/'))
+}
+
 /// The address a whole-string reference names.
 fn referenced(s: &str) -> Option<Address> {
     s.strip_prefix(OPEN)
