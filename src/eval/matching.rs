@@ -521,6 +521,9 @@ mod tests {
         assert!(arn_like(rule, "arn:*:*:*:*:*"));
         // Equal text that is not an ARN matches no ARN pattern, with or without wildcards.
         assert!(!arn_like("arn:aws:s3", "arn:aws:s3"));
-        assert!(!arn_like(rule, "arn:aws:events:us-east-1:111111111111:rule/acme-bus/r2"));
+        assert!(!arn_like(
+            rule,
+            "arn:aws:events:us-east-1:111111111111:rule/acme-bus/r2"
+        ));
     }
 }

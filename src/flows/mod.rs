@@ -743,6 +743,9 @@ fn follow(
             .unwrap_or_default();
         for t in targets {
             let y = t.target().expect("a target");
+            if let Some(queue) = &y.dead_letter_arn {
+                dead_letter(h, t, queue, &ctx);
+            }
             let Some(role) = h.assume(
                 format!("EventBridge assumes the role of target {}", t.address),
                 &events,
@@ -801,6 +804,47 @@ fn follow(
             }
         }
     }
+}
+
+/// EventBridge sends what it cannot deliver to the target's dead-letter queue, as
+/// itself: the queue policy must allow `events.amazonaws.com` `sqs:SendMessage` for the
+/// rule (EventBridge user guide, "Using dead-letter queues to process undelivered
+/// events", Granting permissions to the dead-letter queue).
+fn dead_letter(h: &mut Hops, target: &Resource, queue: &str, ctx: &Ctx) {
+    let world = h.world;
+    let step = format!(
+        "EventBridge can send what {} does not deliver to its dead-letter queue",
+        target.address
+    );
+    let events = Caller::service("events.amazonaws.com");
+    let account = crate::names::arn(queue).map(|a| a.account).unwrap_or("");
+    let side = match world.queues.get(queue) {
+        Some(q) => Side::Policy(q),
+        None => {
+            h.fact(
+                step,
+                &events.to_string(),
+                "sqs:SendMessage",
+                queue,
+                Outcome::Unverified {
+                    why: format!("queue {queue} is not part of the topology"),
+                },
+            );
+            return;
+        }
+    };
+    h.eval(
+        Call {
+            step,
+            caller: &events,
+            action: "sqs:SendMessage",
+            resource: queue,
+            resource_account: account,
+            names: &[],
+            ctx,
+        },
+        side,
+    );
 }
 
 fn pipeline_flow(

@@ -179,6 +179,7 @@ fn policy_of(spec: &mut Spec) -> &mut Vec<Statement> {
         Spec::S3Bucket(b) => &mut b.policy_statements,
         Spec::KmsKey(k) => &mut k.policy_statements,
         Spec::EventBus(b) => &mut b.policy_statements,
+        Spec::SqsQueue(q) => &mut q.policy_statements,
         _ => panic!(),
     }
 }
@@ -274,6 +275,43 @@ fn put_events_needs_the_role_and_the_bus_policy() {
     let h = broken(&flows, "trigger on-upload");
     assert_eq!(h.action, "events:PutEvents");
     assert_eq!(denied_by(h).0, ["tools/us-east-1/event_bus.flow1-triggers"]);
+}
+
+#[test]
+fn a_dead_letter_queue_must_admit_its_rule() {
+    let c = checked(FLOW1);
+    let flows = offline(&c);
+    let f = flow(&flows, "trigger on-upload");
+    let sends: Vec<&Hop> = f
+        .hops
+        .iter()
+        .filter(|h| h.action == "sqs:SendMessage")
+        .collect();
+    // The forwarding target in the bucket's account, the start target in the pipeline's.
+    assert_eq!(sends.len(), 2, "{}", show(f));
+    assert!(sends.iter().all(|h| h.outcome == Outcome::Allowed));
+    assert!(sends
+        .iter()
+        .all(|h| h.context["aws:SourceArn"].contains(":rule/")));
+
+    let mut c = checked(FLOW1);
+    mutate(&mut c, "tools/us-east-1/sqs_queue.flow1-dead-letter", |s| {
+        for st in policy_of(s) {
+            st.condition.clear();
+            *st = st.clone().when(
+                "ArnEquals",
+                "aws:SourceArn",
+                ["arn:aws:events:us-east-1:111111111111:rule/other"],
+            );
+        }
+    });
+    let flows = offline(&c);
+    let h = broken(&flows, "trigger on-upload");
+    assert_eq!(h.action, "sqs:SendMessage");
+    assert_eq!(
+        denied_by(h).0,
+        ["tools/us-east-1/sqs_queue.flow1-dead-letter"]
+    );
 }
 
 #[test]

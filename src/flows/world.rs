@@ -21,8 +21,8 @@ use crate::resource::{Resource, Spec};
 use crate::state::State;
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::rc::Rc;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 /// What was read live of a role tether does not manage.
@@ -207,7 +207,10 @@ impl Narrow {
         for (op, keys) in skeleton.iter_mut() {
             let base = op.strip_prefix("ForAnyValue:").unwrap_or(op);
             let base = base.strip_suffix("IfExists").unwrap_or(base);
-            if !matches!(base, "StringEquals" | "StringLike" | "ArnEquals" | "ArnLike") {
+            if !matches!(
+                base,
+                "StringEquals" | "StringLike" | "ArnEquals" | "ArnLike"
+            ) {
                 continue;
             }
             for (key, values) in keys.iter_mut() {
@@ -278,6 +281,8 @@ pub struct World<'a> {
     pub roles: HashMap<String, RoleView<'a>>,
     pub buckets: HashMap<String, PolicyView<'a>>,
     pub buses: HashMap<String, PolicyView<'a>>,
+    /// Dead-letter queues by ARN.
+    pub queues: HashMap<String, PolicyView<'a>>,
     pub keys: Vec<KeyView<'a>>,
     /// Every name a key goes by (alias, alias ARN, key ARN, reference) → index in `keys`.
     key_names: HashMap<String, usize>,
@@ -402,6 +407,10 @@ impl<'a> World<'a> {
                 }
                 Spec::EventBus(x) => {
                     w.buses
+                        .insert(x.arn.clone(), view(&x.arn, &x.policy_statements));
+                }
+                Spec::SqsQueue(x) => {
+                    w.queues
                         .insert(x.arn.clone(), view(&x.arn, &x.policy_statements));
                 }
                 Spec::KmsKey(x) => {
@@ -580,10 +589,11 @@ mod tests {
                 .aws(["arn:aws:iam::111111111111:root"])
                 .on(["*"])
                 .when("ArnEquals", "aws:PrincipalArn", values),
-            Statement::deny(["kms:Decrypt"])
-                .aws(["*"])
-                .on(["*"])
-                .when("StringLike", "aws:PrincipalArn", [role("r7")]),
+            Statement::deny(["kms:Decrypt"]).aws(["*"]).on(["*"]).when(
+                "StringLike",
+                "aws:PrincipalArn",
+                [role("r7")],
+            ),
         ];
         let ix = PrincipalIndex::new(&statements);
         let ask = |statements: &[Statement], caller: &Caller| {
@@ -613,11 +623,20 @@ mod tests {
                 }),
             )
         };
-        for (name, allowed) in [("r3", true), ("r7", false), ("wild-a", true), ("other", false)] {
+        for (name, allowed) in [
+            ("r3", true),
+            ("r7", false),
+            ("wild-a", true),
+            ("other", false),
+        ] {
             let caller = Caller::role(&role(name)).unwrap();
             let reduced = ix.for_caller(&statements, &caller);
             let (whole, read) = (ask(&statements, &caller), ask(&reduced, &caller));
-            assert_eq!(matches!(whole, Decision::Allowed), allowed, "{name}: {whole:?}");
+            assert_eq!(
+                matches!(whole, Decision::Allowed),
+                allowed,
+                "{name}: {whole:?}"
+            );
             assert_eq!(
                 matches!(read, Decision::Allowed),
                 allowed,

@@ -125,7 +125,8 @@ impl Provider for QueueSpec {
                 policy_statements: statements,
             });
             let mut o = cx.observed(address, spec, tags, owner);
-            o.foreign_statements = foreign;
+            o.foreign_statements = foreign.len();
+            o.foreign = foreign;
             o.id = Some(url);
             out.push(o);
         }
