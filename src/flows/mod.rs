@@ -576,6 +576,19 @@ fn upload(bucket: &str, account: &str, region: &str, key: &str) -> serde_json::V
     })
 }
 
+/// What a chain of rules is followed with: the event that must start the pipelines and,
+/// when there is one, an event of the same kind that must not, as the hops describe them.
+struct Probe {
+    event: serde_json::Value,
+    outside: Option<serde_json::Value>,
+    /// "an upload under `releases/`"
+    inside_is: String,
+    /// "not outside it"
+    not_outside: String,
+    /// "uploads outside `releases/`"
+    outside_are: String,
+}
+
 fn trigger_flow(t: &Topology, key: &str, tr: &crate::model::Trigger, world: &World) -> Flow {
     let mut h = Hops::new(world);
     let bucket = &t.buckets[&tr.bucket];
@@ -615,12 +628,17 @@ fn trigger_flow(t: &Topology, key: &str, tr: &crate::model::Trigger, world: &Wor
         .collect();
     let mut started = BTreeSet::new();
     let mut visited = BTreeSet::new();
+    let probe = Probe {
+        event,
+        outside,
+        inside_is: format!("an upload under `{prefix}`"),
+        not_outside: "not outside it".into(),
+        outside_are: format!("uploads outside `{prefix}`"),
+    };
     follow(
         &mut h,
         (&account, &region, "default"),
-        &event,
-        outside.as_ref(),
-        &prefix,
+        &probe,
         !tr.enabled,
         &mut started,
         &mut visited,
@@ -643,15 +661,12 @@ fn trigger_flow(t: &Topology, key: &str, tr: &crate::model::Trigger, world: &Wor
     Flow::finish(format!("trigger {key}"), !tr.enabled, h.hops)
 }
 
-/// The rules of one bus that match `event`, and their targets, recursively through
-/// buses.
-#[allow(clippy::too_many_arguments)]
+/// The rules of one bus that match the probe's event, and their targets, recursively
+/// through buses.
 fn follow(
     h: &mut Hops,
     bus: (&str, &str, &str),
-    event: &serde_json::Value,
-    outside: Option<&serde_json::Value>,
-    prefix: &str,
+    probe: &Probe,
     disabled: bool,
     started: &mut BTreeSet<String>,
     visited: &mut BTreeSet<String>,
@@ -676,7 +691,7 @@ fn follow(
     let mut unknown = None;
     for r in &rules {
         let x = r.rule().expect("a rule");
-        match pattern::matches(&x.event_pattern, event) {
+        match pattern::matches(&x.event_pattern, &probe.event) {
             Ok(true) => matched.push(*r),
             Ok(false) => {}
             Err(e) => unknown = Some((x.arn.clone(), e)),
@@ -687,13 +702,13 @@ fn follow(
         let o = match unknown {
             Some((_, why)) => Outcome::Unverified { why },
             None => Outcome::Denied {
-                why: format!("no rule on bus {bus_name} matches an upload under `{prefix}`"),
+                why: format!("no rule on bus {bus_name} matches {}", probe.inside_is),
                 policies: vec![format!("the rules of {bus_arn}")],
                 statement: None,
             },
         };
         h.fact(
-            format!("a rule on {bus_name} matches the upload"),
+            format!("a rule on {bus_name} matches {}", probe.inside_is),
             eventbridge,
             "match event pattern",
             &bus_arn,
@@ -703,7 +718,10 @@ fn follow(
     }
     for r in matched {
         let x = r.rule().expect("a rule");
-        let outside_matches = outside.map(|o| pattern::matches(&x.event_pattern, o));
+        let outside_matches = probe
+            .outside
+            .as_ref()
+            .map(|o| pattern::matches(&x.event_pattern, o));
         let o = match (x.state.as_str(), outside_matches) {
             ("DISABLED", _) if !disabled => Outcome::Denied {
                 why: "the rule is DISABLED".into(),
@@ -711,7 +729,7 @@ fn follow(
                 statement: None,
             },
             (_, Some(Ok(true))) => Outcome::Denied {
-                why: format!("the pattern also matches uploads outside `{prefix}`"),
+                why: format!("the pattern also matches {}", probe.outside_are),
                 policies: vec![r.address.to_string()],
                 statement: None,
             },
@@ -720,8 +738,8 @@ fn follow(
         };
         h.fact(
             format!(
-                "rule {} matches an upload under `{prefix}` and not outside it",
-                r.address
+                "rule {} matches {} and {}",
+                r.address, probe.inside_is, probe.not_outside
             ),
             eventbridge,
             "match event pattern",
@@ -782,9 +800,7 @@ fn follow(
                     follow(
                         h,
                         (target_account, target_region, name),
-                        event,
-                        outside,
-                        prefix,
+                        probe,
                         disabled,
                         started,
                         visited,
@@ -870,6 +886,7 @@ fn pipeline_flow(
             )
         })
         .collect();
+    commits_start(&mut h, r, p, partition);
     let codepipeline = Caller::service("codepipeline.amazonaws.com");
     let Some(pipeline_role) = h.assume(
         format!("CodePipeline assumes the role of {}", r.address),
@@ -930,6 +947,83 @@ fn pipeline_flow(
         }
     }
     Flow::finish(format!("pipeline {name}"), false, h.hops)
+}
+
+/// A CodeCommit source that does not poll is started by events: a change to its branch
+/// ("CodeCommit Repository State Change" on the repository account's default bus, with
+/// the repository ARN in `resources`; CodePipeline user guide, "CodeCommit source
+/// actions and EventBridge") must reach a rule that starts this pipeline, through the
+/// forwarding hops when the repository is in another account, and a change to another
+/// branch must not.
+fn commits_start(h: &mut Hops, r: &Resource, p: &PipelineSpec, partition: &str) {
+    let sources = p.stages.iter().flat_map(|s| &s.actions).filter(|a| {
+        a.provider == "CodeCommit"
+            && a.configuration
+                .get("PollForSourceChanges")
+                .map(String::as_str)
+                == Some("false")
+    });
+    for a in sources {
+        let (Some(repo), Some(branch)) = (
+            a.configuration.get("RepositoryName"),
+            a.configuration.get("BranchName"),
+        ) else {
+            continue;
+        };
+        let account = a
+            .role_arn
+            .as_deref()
+            .and_then(|x| crate::names::arn(x).map(|a| a.account))
+            .unwrap_or(&r.account_id);
+        let region = a.region.as_deref().unwrap_or(&r.region);
+        let repo_arn = format!("arn:{partition}:codecommit:{region}:{account}:{repo}");
+        let change = |branch: &str| {
+            serde_json::json!({
+                "version": "0",
+                "source": "aws.codecommit",
+                "detail-type": "CodeCommit Repository State Change",
+                "account": account,
+                "region": region,
+                "resources": [repo_arn],
+                "detail": {
+                    "event": "referenceUpdated",
+                    "repositoryName": repo,
+                    "referenceType": "branch",
+                    "referenceName": branch,
+                    "commitId": "0000000000000000000000000000000000000000",
+                },
+            })
+        };
+        let probe = Probe {
+            event: change(branch),
+            outside: Some(change(&format!("tether-not-{branch}"))),
+            inside_is: format!("a change to branch `{branch}` of {repo}"),
+            not_outside: "not a change to another branch".into(),
+            outside_are: "changes to other branches".into(),
+        };
+        let mut started = BTreeSet::new();
+        follow(
+            h,
+            (account, region, "default"),
+            &probe,
+            false,
+            &mut started,
+            &mut BTreeSet::new(),
+        );
+        if !started.contains(&p.name) {
+            h.fact(
+                format!("a change to branch `{branch}` of {repo} starts the pipeline"),
+                "service events.amazonaws.com",
+                "codepipeline:StartPipelineExecution",
+                &p.arn,
+                Outcome::Denied {
+                    why: "no rule target reached from the change starts this pipeline".into(),
+                    policies: vec![format!("the rules watching {repo_arn}")],
+                    statement: None,
+                },
+            );
+        }
+    }
 }
 
 /// CodePipeline shortens the pipeline's name in artifact paths; policies name the
