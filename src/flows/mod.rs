@@ -596,11 +596,28 @@ fn trigger_flow(t: &Topology, key: &str, tr: &crate::model::Trigger, world: &Wor
     let region = bucket.region.as_str().to_string();
     let prefix = tr.prefix.clone().unwrap_or_default();
     let suffix = tr.suffix.clone().unwrap_or_default();
-    let inside = format!("{prefix}tether-probe{suffix}");
+    // A trigger whose pipelines build an object of its bucket matches exactly that key
+    // (and hands its version over): another key under the prefix must not start them.
+    // A trigger that is only a signal matches the prefix and suffix.
+    let (inside, outside_key, inside_is, not_outside, outside_are) = match &tr.object {
+        Some(o) => (
+            o.key.clone(),
+            Some(format!("{prefix}tether-other-{}", o.key.replace('/', "-"))),
+            format!("an upload of `{}`", o.key),
+            "not of another key".to_string(),
+            "uploads of other keys".to_string(),
+        ),
+        None => (
+            format!("{prefix}tether-probe{suffix}"),
+            (!prefix.is_empty())
+                .then(|| format!("tether-outside-{}{suffix}", prefix.replace('/', "-"))),
+            format!("an upload under `{prefix}`"),
+            "not outside it".to_string(),
+            format!("uploads outside `{prefix}`"),
+        ),
+    };
     let event = upload(&bucket.name, &account, &region, &inside);
-    let outside_key = format!("tether-outside-{}{suffix}", prefix.replace('/', "-"));
-    let outside =
-        (!prefix.is_empty()).then(|| upload(&bucket.name, &account, &region, &outside_key));
+    let outside = outside_key.map(|k| upload(&bucket.name, &account, &region, &k));
     let s3 = Caller::service("s3.amazonaws.com");
     let default_bus = format!("arn:aws:events:{region}:{account}:event-bus/default");
     let on = world.eventbridge.get(&bucket.name).copied();
@@ -631,9 +648,9 @@ fn trigger_flow(t: &Topology, key: &str, tr: &crate::model::Trigger, world: &Wor
     let probe = Probe {
         event,
         outside,
-        inside_is: format!("an upload under `{prefix}`"),
-        not_outside: "not outside it".into(),
-        outside_are: format!("uploads outside `{prefix}`"),
+        inside_is,
+        not_outside,
+        outside_are,
     };
     follow(
         &mut h,
@@ -646,7 +663,7 @@ fn trigger_flow(t: &Topology, key: &str, tr: &crate::model::Trigger, world: &Wor
     for p in &wanted {
         if !started.contains(p) {
             h.fact(
-                format!("an upload under `{prefix}` starts pipeline {p}"),
+                format!("{} starts pipeline {p}", probe.inside_is),
                 "service events.amazonaws.com",
                 "codepipeline:StartPipelineExecution",
                 p,
