@@ -152,6 +152,38 @@ struct BusDraft {
     origin: YamlPath,
 }
 
+/// An event rule tether derives: where it lives and what it matches. Triggers and
+/// CodeCommit sources describe their rules with it and hand them to the shared
+/// `start_pipelines` and `forward_to_bus`.
+struct RuleAt<'r> {
+    account: &'r str,
+    region: &'r Region,
+    /// `default` or a custom bus.
+    bus: &'r str,
+    /// The bus's address when it is a bus of the topology, which the rule needs first.
+    bus_address: Option<Address>,
+    name: String,
+    pattern: &'r serde_json::Value,
+    state: &'r str,
+    /// What the rule is for, in its description (`tether <name>: <purpose>`).
+    purpose: String,
+    /// Its targets send what EventBridge fails to deliver to the dead-letter queue of
+    /// the rule's account and region (`Ex::dead_letter`).
+    dead_letter: bool,
+    origin: &'r YamlPath,
+}
+
+impl RuleAt<'_> {
+    fn address(&self) -> Address {
+        Address::new(
+            self.account,
+            self.region.as_str(),
+            "event_rule",
+            &format!("{}/{}", self.bus, self.name),
+        )
+    }
+}
+
 struct Ex<'a> {
     t: &'a Topology,
     /// Partition of IAM ARNs (global resources).
@@ -623,23 +655,6 @@ impl<'a> Ex<'a> {
             None => event_pattern(&bucket.name, tr.prefix.as_deref(), tr.suffix.as_deref()),
         };
         let origin = tr.origin.clone();
-        let pipeline_arns: Vec<(Key, String)> = tr
-            .start
-            .iter()
-            .map(|k| {
-                let p = &t.pipelines[k];
-                (
-                    k.clone(),
-                    format!(
-                        "arn:{}:codepipeline:{}:{}:{}",
-                        p.region.partition(),
-                        p.region,
-                        self.id(&p.account),
-                        p.name
-                    ),
-                )
-            })
-            .collect();
         let collapsed = tr.via.is_none() && sa == pa && sr == pr;
 
         // The bus the starting rule lives on.
@@ -657,183 +672,224 @@ impl<'a> Ex<'a> {
                 )),
             )
         } else {
-            let name = names::fit(&[&t.name, "triggers"], names::BUS_MAX);
-            let d = self
-                .buses
-                .entry((pa.to_string(), pr.clone()))
-                .or_insert_with(|| BusDraft {
-                    senders: BTreeSet::new(),
-                    origin: origin.clone(),
-                });
-            if sa != pa {
-                d.senders.insert(sa.to_string());
-            }
-            (
-                name.clone(),
-                Some(Address::new(pa, pr.as_str(), "event_bus", &name)),
-            )
+            let (name, address) = self.receiving_bus(pa, pr, sa, &origin);
+            (name, Some(address))
         };
 
         // Start side: rule on the bus, a role that may start exactly these pipelines.
-        let rule_name = names::fit(&[&t.name, &tr.key, "start"], names::RULE_MAX);
-        let start_arn = rule_arn(pr, self.id(pa), &bus_name, &rule_name);
-        let rule_address = Address::new(
-            pa,
-            pr.as_str(),
-            "event_rule",
-            &format!("{bus_name}/{rule_name}"),
-        );
-        let start_role_name = self.role_name(&[&tr.key, "start"]);
-        let start_role = self.role(pa, &start_role_name, &origin);
-        let start_role_arn = self.role_arn(pa, &start_role_name);
-        self.trust_service(
+        let start_role = self.role_name(&[&tr.key, "start"]);
+        self.start_pipelines(
+            &RuleAt {
+                account: pa,
+                region: pr,
+                bus: &bus_name,
+                bus_address: bus_address.clone(),
+                name: names::fit(&[&t.name, &tr.key, "start"], names::RULE_MAX),
+                pattern: &pattern,
+                state,
+                purpose: format!("trigger {}", tr.key),
+                dead_letter: tr.dead_letter,
+                origin: &origin,
+            },
             &start_role,
-            "events.amazonaws.com",
-            pa,
-            Some(start_arn.clone()),
+            &tr.start,
+            |key| tr.object.as_ref().map(|o| source_revision(&o.actions[key])),
         );
-        self.grant(
-            &start_role,
-            "tether",
-            Statement::allow(["codepipeline:StartPipelineExecution"])
-                .sid("StartPipelines")
-                .on(pipeline_arns.iter().map(|(_, a)| a.clone())),
-        );
-        let mut rule_deps = BTreeSet::new();
-        rule_deps.extend(bus_address.clone());
-        self.event_rule(
-            pa,
-            pr,
-            &rule_address,
-            &rule_name,
-            &start_arn,
-            &bus_name,
-            &pattern,
-            state,
-            &tr.key,
-            &origin,
-            rule_deps.clone(),
-        );
-        if tr.dead_letter {
-            self.dead_letter(pa, pr, &bus_name, &rule_name, &start_arn, &origin);
-        }
-        for (key, arn) in &pipeline_arns {
-            let p = &t.pipelines[key];
-            let mut deps = BTreeSet::from([rule_address.clone(), start_role.clone()]);
-            deps.insert(Address::new(
-                &p.account,
-                p.region.as_str(),
-                "pipeline",
-                &p.name,
-            ));
-            let input = tr.object.as_ref().map(|o| source_revision(&o.actions[key]));
-            self.event_target(
-                pa,
-                pr,
-                &rule_name,
-                &bus_name,
-                &format!("pipeline-{key}"),
-                arn,
-                &start_role_arn,
-                input,
-                deps,
-                &origin,
-            );
-        }
 
         if collapsed {
             return;
         }
         // Forward side: rule on the source account's default bus, a role that may put
         // events on exactly the receiving bus.
-        let bus_arn = format!(
-            "arn:{}:events:{pr}:{}:event-bus/{bus_name}",
-            pr.partition(),
-            self.id(pa)
-        );
-        let fwd_name = names::fit(&[&t.name, &tr.key, "forward"], names::RULE_MAX);
-        let fwd_arn = rule_arn(sr, self.id(sa), "default", &fwd_name);
-        let fwd_address = Address::new(
-            sa,
-            sr.as_str(),
-            "event_rule",
-            &format!("default/{fwd_name}"),
-        );
-        let fwd_role_name = self.role_name(&[&tr.key, "forward"]);
-        let fwd_role = self.role(sa, &fwd_role_name, &origin);
-        let fwd_role_arn = self.role_arn(sa, &fwd_role_name);
-        self.trust_service(&fwd_role, "events.amazonaws.com", sa, Some(fwd_arn.clone()));
-        self.grant(
+        let fwd_role = self.role_name(&[&tr.key, "forward"]);
+        self.forward_to_bus(
+            &RuleAt {
+                account: sa,
+                region: sr,
+                bus: "default",
+                bus_address: None,
+                name: names::fit(&[&t.name, &tr.key, "forward"], names::RULE_MAX),
+                pattern: &pattern,
+                state,
+                purpose: format!("trigger {}", tr.key),
+                dead_letter: tr.dead_letter,
+                origin: &origin,
+            },
             &fwd_role,
+            (pa, pr, &bus_name),
+            bus_address,
+        );
+    }
+
+    // ----- event rules, shared by triggers and CodeCommit sources ---------------------
+
+    /// The bus tether derives in a pipeline account and region (`<name>-triggers`) to
+    /// receive events forwarded from other accounts, with a statement of its policy
+    /// admitting `sender` to put events on it ("Sending and receiving events between AWS
+    /// accounts in Amazon EventBridge": the receiver edits its bus's permissions).
+    fn receiving_bus(
+        &mut self,
+        account: &str,
+        region: &Region,
+        sender: &str,
+        origin: &YamlPath,
+    ) -> (String, Address) {
+        let name = names::fit(&[&self.t.name, "triggers"], names::BUS_MAX);
+        let d = self
+            .buses
+            .entry((account.to_string(), region.clone()))
+            .or_insert_with(|| BusDraft {
+                senders: BTreeSet::new(),
+                origin: origin.clone(),
+            });
+        if sender != account {
+            d.senders.insert(sender.to_string());
+        }
+        let address = Address::new(account, region.as_str(), "event_bus", &name);
+        (name, address)
+    }
+
+    /// A rule matching `rule.pattern` that starts `pipelines` (all in the rule's account
+    /// and region) through the role `role_name`, which may call
+    /// `codepipeline:StartPipelineExecution` on exactly those pipelines [EB] and is
+    /// trusted by EventBridge for this rule only (`aws:SourceArn`, `aws:SourceAccount`).
+    /// A role that several rules use is trusted by each of them and may start the
+    /// pipelines of each. `input` gives a pipeline's target its input transformer, if
+    /// any (a trigger handing over the object version: `source_revision`).
+    fn start_pipelines(
+        &mut self,
+        rule: &RuleAt,
+        role_name: &str,
+        pipelines: &[Key],
+        input: impl Fn(&Key) -> Option<InputTransformer>,
+    ) {
+        let t = self.t;
+        let (account, region) = (rule.account, rule.region);
+        let arn = rule_arn(region, self.id(account), rule.bus, &rule.name);
+        let address = rule.address();
+        let role = self.role(account, role_name, rule.origin);
+        let role_arn = self.role_arn(account, role_name);
+        self.trust_service(&role, "events.amazonaws.com", account, Some(arn.clone()));
+        self.grant(
+            &role,
+            "tether",
+            Statement::allow(["codepipeline:StartPipelineExecution"])
+                .sid("StartPipelines")
+                .on(pipelines.iter().map(|k| self.pipeline_arn(k))),
+        );
+        self.event_rule(rule, &arn, rule.bus_address.iter().cloned().collect());
+        for key in pipelines {
+            let p = &t.pipelines[key];
+            let deps = BTreeSet::from([
+                address.clone(),
+                role.clone(),
+                Address::new(&p.account, p.region.as_str(), "pipeline", &p.name),
+            ]);
+            self.event_target(
+                account,
+                region,
+                &rule.name,
+                rule.bus,
+                &format!("pipeline-{key}"),
+                &self.pipeline_arn(key),
+                &role_arn,
+                input(key),
+                deps,
+                rule.origin,
+            );
+        }
+    }
+
+    /// A rule on another account's bus matching `rule.pattern` that forwards to the bus
+    /// `to` (account, region, name) through the role `role_name`, which may
+    /// `events:PutEvents` on exactly that bus and is trusted by EventBridge for this
+    /// rule only ("Sending and receiving events between AWS accounts in Amazon
+    /// EventBridge": a rule on the sender's bus with the receiver's bus as target, and
+    /// a role for it; "IAM roles for sending events to targets in Amazon EventBridge").
+    fn forward_to_bus(
+        &mut self,
+        rule: &RuleAt,
+        role_name: &str,
+        to: (&str, &Region, &str),
+        to_address: Option<Address>,
+    ) {
+        let (account, region) = (rule.account, rule.region);
+        let (ba, br, bus) = to;
+        let bus_arn = format!(
+            "arn:{}:events:{br}:{}:event-bus/{bus}",
+            br.partition(),
+            self.id(ba)
+        );
+        let arn = rule_arn(region, self.id(account), rule.bus, &rule.name);
+        let address = rule.address();
+        let role = self.role(account, role_name, rule.origin);
+        let role_arn = self.role_arn(account, role_name);
+        self.trust_service(&role, "events.amazonaws.com", account, Some(arn.clone()));
+        self.grant(
+            &role,
             "tether",
             Statement::allow(["events:PutEvents"])
                 .sid("PutEvents")
                 .on([bus_arn.clone()]),
         );
-        self.event_rule(
-            sa,
-            sr,
-            &fwd_address,
-            &fwd_name,
-            &fwd_arn,
-            "default",
-            &pattern,
-            state,
-            &tr.key,
-            &origin,
-            BTreeSet::new(),
-        );
-        if tr.dead_letter {
-            self.dead_letter(sa, sr, "default", &fwd_name, &fwd_arn, &origin);
-        }
-        let mut deps = BTreeSet::from([fwd_address, fwd_role]);
-        deps.extend(bus_address);
+        self.event_rule(rule, &arn, rule.bus_address.iter().cloned().collect());
+        let mut deps = BTreeSet::from([address, role]);
+        deps.extend(to_address);
         self.event_target(
-            sa,
-            sr,
-            &fwd_name,
-            "default",
+            account,
+            region,
+            &rule.name,
+            rule.bus,
             "bus",
             &bus_arn,
-            &fwd_role_arn,
+            &role_arn,
             None,
             deps,
-            &origin,
+            rule.origin,
         );
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn event_rule(
-        &mut self,
-        account: &str,
-        region: &Region,
-        address: &Address,
-        name: &str,
-        arn: &str,
-        bus: &str,
-        pattern: &serde_json::Value,
-        state: &str,
-        trigger: &str,
-        origin: &YamlPath,
-        deps: BTreeSet<Address>,
-    ) {
-        let tags = self.tags(address, &[]);
+    fn pipeline_arn(&self, key: &str) -> String {
+        let p = &self.t.pipelines[key];
+        format!(
+            "arn:{}:codepipeline:{}:{}:{}",
+            p.region.partition(),
+            p.region,
+            self.id(&p.account),
+            p.name
+        )
+    }
+
+    /// The rule itself, marked for dead-lettering when `rule.dead_letter`.
+    fn event_rule(&mut self, rule: &RuleAt, arn: &str, deps: BTreeSet<Address>) {
+        if rule.dead_letter {
+            self.dead_letter(
+                rule.account,
+                rule.region,
+                rule.bus,
+                &rule.name,
+                arn,
+                rule.origin,
+            );
+        }
+        let address = rule.address();
+        let tags = self.tags(&address, &[]);
         self.insert(Resource {
-            address: address.clone(),
-            account: account.to_string(),
-            account_id: self.id(account).to_string(),
-            region: region.to_string(),
+            address,
+            account: rule.account.to_string(),
+            account_id: self.id(rule.account).to_string(),
+            region: rule.region.to_string(),
             spec: Spec::EventRule(RuleSpec {
-                name: name.to_string(),
+                name: rule.name.clone(),
                 arn: arn.to_string(),
-                bus: bus.to_string(),
-                event_pattern: pattern.clone(),
-                state: state.to_string(),
-                description: format!("tether {}: trigger {trigger}", self.t.name),
+                bus: rule.bus.to_string(),
+                event_pattern: rule.pattern.clone(),
+                state: rule.state.to_string(),
+                description: format!("tether {}: {}", self.t.name, rule.purpose),
             }),
             tags,
             depends_on: deps,
-            origin: origin.to_string(),
+            origin: rule.origin.to_string(),
         });
     }
 
