@@ -91,6 +91,7 @@ pub fn expand(t: &Topology) -> Result<Expansion, Vec<Diagnostic>> {
     for tr in t.triggers.values() {
         ex.trigger(tr);
     }
+    ex.watch_commits();
     for r in t.roles.values() {
         ex.user_role(r);
     }
@@ -202,6 +203,9 @@ struct Ex<'a> {
     source_buckets: BTreeSet<Key>,
     /// Pipelines started by a trigger do not poll their source.
     triggered: BTreeSet<Key>,
+    /// The branches CodeCommit sources read, each watched by events once every pipeline
+    /// is in (`watch_commits`).
+    watches: BTreeSet<actions::source::codecommit::Watch>,
     /// Roles tether derives that a user role trusts (`pipeline:` or `role:`), with the
     /// ARN of the trusting role: each gets `sts:AssumeRole` on it once every role is in.
     assumers: Vec<(Address, String)>,
@@ -235,6 +239,7 @@ impl<'a> Ex<'a> {
             notifying_buckets,
             source_buckets: BTreeSet::new(),
             triggered,
+            watches: BTreeSet::new(),
             assumers: Vec::new(),
             dead_letters: BTreeMap::new(),
             dead_lettered: BTreeSet::new(),

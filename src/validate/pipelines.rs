@@ -345,10 +345,14 @@ impl Cx<'_> {
                 None => account.clone(),
             };
             let r = self.region_or(&cp.key("region"), cc.region.as_ref(), region)?;
+            // "You cannot create cross-region actions for the following action types:
+            // Source actions" (CodePipeline user guide, "Add a cross-Region action in
+            // CodePipeline"); the events that start the pipeline follow the same rule.
             if r != *region {
-                self.err(
+                self.err_help(
                     cp.key("region"),
-                    format!("a CodeCommit source must be in the pipeline's region ({region})"),
+                    format!("repository region {r} is not the pipeline's ({region}): CodePipeline has no cross-Region source actions"),
+                    format!("put the pipeline in {r}, or mirror the repository into {region}"),
                 );
             }
             self.check(

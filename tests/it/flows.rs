@@ -827,6 +827,56 @@ fn flow3_source_in_another_account() {
         }])
     );
     assert_eq!(pl.stages[2].actions[0].input_artifacts, ["Build-build"]);
+
+    // Changes are detected by events, not polling: a rule in `app` forwards the
+    // branch's changes to the receiving bus in `tools`, which admits `app`, and a rule
+    // there starts exactly this pipeline.
+    assert_eq!(src.configuration["PollForSourceChanges"], "false");
+    let forward = get(
+        &e,
+        "app/us-east-1/event_rule.default/flow3-app-commits-to-tools",
+    )
+    .rule()
+    .unwrap();
+    assert_eq!(forward.event_pattern["resources"], json!([repository]));
+    assert_eq!(
+        forward.event_pattern["detail"]["referenceName"],
+        json!(["main"])
+    );
+    let bus_arn = "arn:aws:events:us-east-1:111111111111:event-bus/flow3-triggers";
+    assert_eq!(
+        concerning(
+            &identity(&e, "app/global/iam_role.flow3-commits-to-tools"),
+            "events:PutEvents"
+        ),
+        json!([{"Sid": "PutEvents", "Effect": "Allow", "Action": "events:PutEvents", "Resource": bus_arn}])
+    );
+    let bus = get(&e, "tools/us-east-1/event_bus.flow3-triggers")
+        .bus()
+        .unwrap();
+    assert_eq!(
+        bus.policy_statements[0].principal,
+        Some(Principal::Aws(["arn:aws:iam::222222222222:root"].into()))
+    );
+    let start = get(
+        &e,
+        "tools/us-east-1/event_rule.flow3-triggers/flow3-app-app-starts-app",
+    )
+    .rule()
+    .unwrap();
+    assert_eq!(start.event_pattern, forward.event_pattern);
+    assert_eq!(
+        concerning(
+            &identity(&e, "tools/global/iam_role.flow3-app-commits"),
+            "codepipeline:StartPipelineExecution"
+        ),
+        json!([{
+            "Sid": "StartPipelines",
+            "Effect": "Allow",
+            "Action": "codepipeline:StartPipelineExecution",
+            "Resource": "arn:aws:codepipeline:us-east-1:111111111111:flow3-app"
+        }])
+    );
 }
 
 #[test]

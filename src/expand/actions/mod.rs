@@ -8,7 +8,7 @@ mod build;
 mod cloudformation;
 mod commands;
 mod invoke;
-mod source;
+pub(super) mod source;
 
 pub use commands::{
     EXECUTION_ROLE_VAR as COMMANDS_EXECUTION_ROLE_VAR, ROLE_VAR as COMMANDS_ROLE_VAR,

@@ -4,7 +4,7 @@
 //! the pipeline role assumes and that writes the source artifact into the pipeline's
 //! artifact store.
 
-mod codecommit;
+pub(in crate::expand) mod codecommit;
 mod connection;
 mod s3;
 
@@ -30,10 +30,21 @@ pub(super) fn declare(
         Source::S3 { bucket, key } => s3::declare(ex, p, bucket, key, base),
         Source::CodeCommit {
             account,
+            region,
             repository,
             branch,
-            ..
-        } => codecommit::declare(account, repository, branch, base),
+        } => codecommit::declare(
+            ex,
+            codecommit::Watch {
+                account: account.clone(),
+                region: region.clone(),
+                repository: repository.clone(),
+                branch: branch.clone(),
+                pipeline: p.pl.key.clone(),
+                origin: act.origin.clone(),
+            },
+            base,
+        ),
         Source::Connection {
             arn,
             repository,
