@@ -18,6 +18,11 @@ Corrections of moto gaps (each small, each making moto agree with real AWS):
    CreateBucketConfiguration, which AWS applies (tether sends them so that a bucket is
    never without its ownership tags, even when apply is interrupted right after creating
    it). We apply them.
+4. (_patch_forwarded_resources) A rule whose target is an event bus: moto puts the event
+   on that bus without its `resources`. AWS forwards the event with them (CodePipeline
+   finds a CodeCommit repository in another account by the ARN the forwarded event
+   carries, and rules on the receiving bus match it), so a rule there matching the
+   repository would never fire. We pass them along.
 
 docs/testing.md lists the same corrections; a test checks that the two agree.
 """
@@ -95,6 +100,30 @@ def _patch_create_bucket_tags():
     S3Response._bucket_response_put = _bucket_response_put
 
 
+def _patch_forwarded_resources():
+    import contextvars
+
+    from moto.events.models import EventsBackend, Rule
+
+    forwarded = contextvars.ContextVar("forwarded_resources", default=None)
+    send_to_targets, put_events = Rule.send_to_targets, EventsBackend.put_events
+
+    def send(self, original_event, *args, **kwargs):
+        token = forwarded.set(original_event.get("resources") or [])
+        try:
+            return send_to_targets(self, original_event, *args, **kwargs)
+        finally:
+            forwarded.reset(token)
+
+    def put(self, events):
+        resources = forwarded.get()
+        if resources is not None:
+            events = [{"Resources": resources, **e} for e in events]
+        return put_events(self, events)
+
+    Rule.send_to_targets, EventsBackend.put_events = send, put
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -105,6 +134,7 @@ def main():
     _patch_bucket_notifications()
     _patch_versioning_root()
     _patch_create_bucket_tags()
+    _patch_forwarded_resources()
     port = int(os.environ.get("TETHER_EMULATOR_PORT") or _free_port())
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
