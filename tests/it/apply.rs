@@ -705,9 +705,9 @@ fn apply_without_a_terminal_needs_auto_approve() {
 fn a_failed_step_skips_only_its_dependents() {
     let (_g, emu) = take();
     // An execution policy that does not exist: attaching it fails (not a propagation
-    // error), so the execution role fails; what needs it is skipped (the pipeline, and
-    // the artifact bucket of its region, whose policy admits it to read), and everything
-    // unrelated is still done.
+    // error), so the execution role fails; what needs it is skipped (the pipeline, the
+    // target of the rule that starts it on commits, and the artifact bucket of its
+    // region, whose policy admits it to read), and everything unrelated is still done.
     let t = Topology::example("docs/examples/flow4-multi-region.yaml");
     t.rewrite(|s| {
         s.replacen(
@@ -729,6 +729,7 @@ fn a_failed_step_skips_only_its_dependents() {
     );
     for skipped in [
         "tools/us-east-1/pipeline.flow4-service",
+        "tools/us-east-1/event_target.default/flow4-tools-service-starts-service/pipeline-service",
         "tools/us-east-1/s3_bucket.flow4-artifacts-123456789012-us-east-1",
     ] {
         assert!(
@@ -738,7 +739,7 @@ fn a_failed_step_skips_only_its_dependents() {
             "{out}"
         );
     }
-    assert!(out.contains(" 1 failed, 2 skipped."), "{out}");
+    assert!(out.contains(" 1 failed, 3 skipped."), "{out}");
     // Partial progress is kept, and the next plan shows exactly what is left.
     let plan = emu.tether(&["plan", "--format", "json", "-f", t.arg()]);
     let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
@@ -761,6 +762,10 @@ fn a_failed_step_skips_only_its_dependents() {
         [
             ("update", "dev/global/iam_role.flow4-service-cfn-exec"),
             ("create", "tools/us-east-1/pipeline.flow4-service"),
+            (
+                "create",
+                "tools/us-east-1/event_target.default/flow4-tools-service-starts-service/pipeline-service"
+            ),
             (
                 "create",
                 "tools/us-east-1/s3_bucket.flow4-artifacts-123456789012-us-east-1"

@@ -846,7 +846,7 @@ fn flow3_source_in_another_account() {
     let bus_arn = "arn:aws:events:us-east-1:111111111111:event-bus/flow3-triggers";
     assert_eq!(
         concerning(
-            &identity(&e, "app/global/iam_role.flow3-commits-to-tools"),
+            &identity(&e, "app/global/iam_role.flow3-app-commits-to-tools"),
             "events:PutEvents"
         ),
         json!([{"Sid": "PutEvents", "Effect": "Allow", "Action": "events:PutEvents", "Resource": bus_arn}])
@@ -867,7 +867,7 @@ fn flow3_source_in_another_account() {
     assert_eq!(start.event_pattern, forward.event_pattern);
     assert_eq!(
         concerning(
-            &identity(&e, "tools/global/iam_role.flow3-app-commits"),
+            &identity(&e, "tools/global/iam_role.flow3-app-app-starts-app"),
             "codepipeline:StartPipelineExecution"
         ),
         json!([{

@@ -108,17 +108,21 @@ impl Ex<'_> {
     ///
     /// - per pipeline and repository, a rule `<name>-<account>-<repository>-starts-<pipeline>`
     ///   matching the branches the pipeline reads there, with the pipeline as its only
-    ///   target, through the pipeline's role `<name>-<pipeline>-commits` (which may
-    ///   start exactly that pipeline). It is on the default bus when the repository is
+    ///   target, through a role of the same name (which may start exactly that
+    ///   pipeline). It is on the default bus when the repository is
     ///   in the pipeline's account and region (one rule, nothing forwarded), otherwise on
     ///   the topology's receiving bus there, whose policy admits the repository's
     ///   account;
     /// - per repository and pipeline account (when they differ), one rule
     ///   `<name>-<repository>-commits-to-<account>` on the repository account's default
-    ///   bus matching every branch the pipelines there read, forwarding through the role
-    ///   `<name>-commits-to-<account>` (which may put events on exactly the receiving
-    ///   bus). One forward per receiving bus: two would deliver each change twice, and
-    ///   each pipeline's rule would start it twice.
+    ///   bus matching every branch the pipelines there read, forwarding through a role
+    ///   of the same name (which may put events on exactly the receiving bus). One
+    ///   forward per receiving bus: two would deliver each change twice, and each
+    ///   pipeline's rule would start it twice.
+    ///
+    /// One role per rule, as for triggers: each is trusted by its one rule, so its trust
+    /// policy stays one statement however many repositories and pipelines there are
+    /// (a trust policy is limited in size: "IAM and AWS STS quotas").
     pub(in crate::expand) fn watch_commits(&mut self) {
         let watches = std::mem::take(&mut self.watches);
         // (pipeline, repository account, region, repository) → branches, and the first
@@ -162,7 +166,7 @@ impl Ex<'_> {
                     self.receiving_bus(&pl.account, &pl.region, &account, &origin);
                 (name, Some(address))
             };
-            let role = self.role_name(&[&pipeline, "commits"]);
+            let role = self.role_name(&[&account, &repository, "starts", &pipeline]);
             self.start_pipelines(
                 &RuleAt {
                     account: &pl.account,
@@ -193,7 +197,7 @@ impl Ex<'_> {
                 &branches,
             );
             let (bus, bus_address) = self.receiving_bus(&to, &to_region, &account, &origin);
-            let role = self.role_name(&["commits-to", &to]);
+            let role = self.role_name(&[&repository, "commits-to", &to]);
             self.forward_to_bus(
                 &RuleAt {
                     account: &account,
@@ -333,16 +337,16 @@ mod tests {
         assert_eq!(fwd_targets[0].arn, BUS);
         assert_eq!(
             fwd_targets[0].role_arn,
-            "arn:aws:iam::222222222222:role/tether/t/t-commits-to-tools"
+            "arn:aws:iam::222222222222:role/tether/t/t-app-commits-to-tools"
         );
         assert_eq!(
-            identity(&e, "t-commits-to-tools"),
+            identity(&e, "t-app-commits-to-tools"),
             vec![
                 json!({"Sid": "PutEvents", "Effect": "Allow", "Action": "events:PutEvents", "Resource": BUS})
             ]
         );
         assert_eq!(
-            trust(&e, "t-commits-to-tools"),
+            trust(&e, "t-app-commits-to-tools"),
             events_trust(&fwd.arn, "222222222222")
         );
 
@@ -375,16 +379,16 @@ mod tests {
         assert_eq!(start_targets[0].arn, PIPELINE);
         assert_eq!(
             start_targets[0].role_arn,
-            "arn:aws:iam::111111111111:role/tether/t/t-main-commits"
+            "arn:aws:iam::111111111111:role/tether/t/t-app-app-starts-main"
         );
         assert_eq!(
-            identity(&e, "t-main-commits"),
+            identity(&e, "t-app-app-starts-main"),
             vec![
                 json!({"Sid": "StartPipelines", "Effect": "Allow", "Action": "codepipeline:StartPipelineExecution", "Resource": PIPELINE})
             ]
         );
         assert_eq!(
-            trust(&e, "t-main-commits"),
+            trust(&e, "t-app-app-starts-main"),
             events_trust(&start.arn, "111111111111")
         );
     }
@@ -416,6 +420,58 @@ mod tests {
         );
     }
 
+    /// CodeCommit rules dead-letter by `defaults.dead_letter` (they have no setting of
+    /// their own): on by default, each rule's targets name the queue of its account and
+    /// region, whose policy admits exactly that rule; off, no queue and no
+    /// `DeadLetterConfig`. Either way every target retries explicitly, and the start
+    /// target sends the event as it is.
+    #[test]
+    fn codecommit_rules_retry_and_dead_letter_by_the_topology_default() {
+        use crate::expand::RETRY_POLICY;
+        let cc = "{ codecommit: { account: app, repository: app, branch: main } }";
+        let on = expand(&topology(&[("main", cc)]));
+        let off = expand(&topology(&[("main", cc)]).replace(
+            "defaults: { region: us-east-1 }",
+            "defaults: { region: us-east-1, dead_letter: false }",
+        ));
+        let places = [
+            ("t-app-commits-to-tools", "222222222222", "default"),
+            ("t-app-app-starts-main", "111111111111", "t-triggers"),
+        ];
+        for (rule, id, bus) in places {
+            let queue = format!("arn:aws:sqs:us-east-1:{id}:t-dead-letter");
+            let rule_arn = match bus {
+                "default" => format!("arn:aws:events:us-east-1:{id}:rule/{rule}"),
+                b => format!("arn:aws:events:us-east-1:{id}:rule/{b}/{rule}"),
+            };
+            let t = targets(&on, rule);
+            assert_eq!(t.len(), 1, "{rule}");
+            assert_eq!(t[0].retry_policy, Some(RETRY_POLICY), "{rule}");
+            assert_eq!(
+                t[0].dead_letter_arn.as_deref(),
+                Some(queue.as_str()),
+                "{rule}"
+            );
+            assert_eq!(t[0].input_transformer, None, "{rule}");
+            let q = on
+                .resources
+                .iter()
+                .find_map(|r| r.queue().filter(|q| q.arn == queue))
+                .unwrap_or_else(|| panic!("no queue {queue}"));
+            let policy = serde_json::to_value(&q.policy_statements).unwrap();
+            assert_eq!(
+                policy[0]["Condition"]["ArnEquals"]["aws:SourceArn"],
+                json!(rule_arn),
+                "{rule}"
+            );
+            let t = targets(&off, rule);
+            assert_eq!(t.len(), 1, "{rule}");
+            assert_eq!(t[0].retry_policy, Some(RETRY_POLICY), "{rule}");
+            assert_eq!(t[0].dead_letter_arn, None, "{rule}");
+        }
+        assert!(off.resources.iter().all(|r| r.queue().is_none()));
+    }
+
     /// Two pipelines on one branch: one forward (two would deliver every change twice,
     /// and each start rule would then start its pipeline twice), a start rule each.
     #[test]
@@ -437,15 +493,15 @@ mod tests {
                 format!("arn:aws:codepipeline:us-east-1:111111111111:t-{p}")
             );
             assert_eq!(
-                sid(&e, &format!("t-{p}-commits"), "StartPipelines").unwrap()["Resource"],
+                sid(&e, &format!("t-app-app-starts-{p}"), "StartPipelines").unwrap()["Resource"],
                 json!(format!("arn:aws:codepipeline:us-east-1:111111111111:t-{p}"))
             );
         }
     }
 
     /// One pipeline reading two branches of one repository and a second repository: a
-    /// rule per repository (either branch starts it once), one role trusted by both
-    /// rules, and a forward per repository.
+    /// rule per repository (either branch starts it once), each with its own role, and a
+    /// forward per repository.
     #[test]
     fn a_pipeline_with_several_codecommit_sources_has_a_rule_per_repository() {
         let yaml = format!(
@@ -475,13 +531,15 @@ mod tests {
             lib.event_pattern["resources"],
             json!(["arn:aws:codecommit:us-east-1:222222222222:lib"])
         );
-        let trusted: Vec<serde_json::Value> = trust(&e, "t-main-commits")
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["Condition"]["ArnEquals"]["aws:SourceArn"].clone())
-            .collect();
-        assert_eq!(trusted, vec![json!(app.arn), json!(lib.arn)]);
+        // A role per rule, trusted by that rule only.
+        assert_eq!(
+            trust(&e, "t-app-app-starts-main"),
+            events_trust(&app.arn, "111111111111")
+        );
+        assert_eq!(
+            trust(&e, "t-app-lib-starts-main"),
+            events_trust(&lib.arn, "111111111111")
+        );
         let forwards: Vec<String> = rules(&e)
             .into_iter()
             .filter(|(r, _)| r.account == "app")
@@ -491,14 +549,18 @@ mod tests {
             forwards,
             ["t-app-commits-to-tools", "t-lib-commits-to-tools"]
         );
-        assert_eq!(
-            sid(&e, "t-commits-to-tools", "PutEvents").unwrap()["Resource"],
-            json!(BUS)
-        );
+        for repo in ["app", "lib"] {
+            assert_eq!(
+                identity(&e, &format!("t-{repo}-commits-to-tools")),
+                vec![
+                    json!({"Sid": "PutEvents", "Effect": "Allow", "Action": "events:PutEvents", "Resource": BUS})
+                ]
+            );
+        }
     }
 
-    /// Long repository and pipeline names: every derived rule name fits EventBridge's
-    /// 64 characters, and two that differ only past the cut stay distinct.
+    /// Long repository and pipeline names: every derived rule and role name fits its
+    /// service's 64 characters, and two that differ only past the cut stay distinct.
     #[test]
     fn long_names_fit_and_stay_distinct() {
         let repo = "a-very-long-repository-name-that-goes-on-and-on-and-on";
@@ -522,6 +584,19 @@ mod tests {
         assert!(
             names.iter().all(|n| n.len() <= names::RULE_MAX),
             "{names:?}"
+        );
+        let roles: std::collections::BTreeSet<&str> = e
+            .resources
+            .iter()
+            .filter_map(Resource::role)
+            .map(|r| r.name.as_str())
+            // Not the pipeline and source roles: the roles of the rules.
+            .filter(|n| !n.ends_with("-pipeline") && !n.ends_with("-source"))
+            .collect();
+        assert_eq!(roles.len(), 4, "{roles:?}");
+        assert!(
+            roles.iter().all(|n| n.len() <= names::IAM_ROLE_MAX),
+            "{roles:?}"
         );
     }
 }
