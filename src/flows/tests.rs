@@ -662,3 +662,104 @@ fn print_example_flows() {
         eprintln!("{}", show(&f));
     }
 }
+
+const FLOW3: &str = "docs/examples/flow3-cross-account-source.yaml";
+
+#[test]
+fn a_change_to_the_branch_starts_the_pipeline_across_accounts() {
+    let c = checked(FLOW3);
+    let flows = offline(&c);
+    let f = flow(&flows, "pipeline app");
+    let first: Vec<(&str, &str)> = f
+        .hops
+        .iter()
+        .take_while(|h| !h.step.starts_with("CodePipeline assumes"))
+        .filter(|h| h.action != "sqs:SendMessage")
+        .map(|h| (h.action.as_str(), h.principal.as_str()))
+        .collect();
+    assert_eq!(
+        first.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+        [
+            "match event pattern",
+            "sts:AssumeRole",
+            "events:PutEvents",
+            "match event pattern",
+            "sts:AssumeRole",
+            "codepipeline:StartPipelineExecution",
+        ],
+        "{}",
+        show(f)
+    );
+    assert!(f
+        .hops
+        .iter()
+        .take(first.len())
+        .all(|h| h.outcome == Outcome::Allowed || h.action == "sqs:SendMessage"));
+
+    // The start rule listens to another branch: the change reaches no rule there.
+    let mut c = checked(FLOW3);
+    let start = c
+        .expansion
+        .resources
+        .iter()
+        .find(|r| {
+            r.address
+                .as_str()
+                .starts_with("tools/us-east-1/event_rule.flow3-triggers/")
+                && r.address.as_str().contains("starts")
+        })
+        .map(|r| r.address.to_string())
+        .expect("a start rule on the receiving bus");
+    mutate(&mut c, &start, |s| {
+        let Spec::EventRule(r) = s else { panic!() };
+        r.event_pattern["detail"]["referenceName"] = serde_json::json!(["develop"]);
+    });
+    let flows = offline(&c);
+    let h = broken(&flows, "pipeline app");
+    assert_eq!(h.action, "match event pattern");
+    assert_eq!(
+        h.step,
+        "a rule on flow3-triggers matches a change to branch `main` of app"
+    );
+
+    // The forward rule also matches every branch: changes to other branches would start it.
+    let mut c = checked(FLOW3);
+    mutate(
+        &mut c,
+        "app/us-east-1/event_rule.default/flow3-app-commits-to-tools",
+        |s| {
+            let Spec::EventRule(r) = s else { panic!() };
+            r.event_pattern["detail"]
+                .as_object_mut()
+                .unwrap()
+                .remove("referenceName");
+        },
+    );
+    let flows = offline(&c);
+    let h = broken(&flows, "pipeline app");
+    assert!(
+        matches!(&h.outcome, Outcome::Denied { why, .. } if why.contains("changes to other branches")),
+        "{h:?}"
+    );
+}
+
+#[test]
+fn a_polling_codecommit_source_has_no_event_hops() {
+    let mut c = checked(FLOW3);
+    mutate(&mut c, "tools/us-east-1/pipeline.flow3-app", |s| {
+        let Spec::Pipeline(p) = s else { panic!() };
+        for a in p.stages.iter_mut().flat_map(|s| s.actions.iter_mut()) {
+            if a.provider == "CodeCommit" {
+                a.configuration
+                    .insert("PollForSourceChanges".into(), "true".into());
+            }
+        }
+    });
+    let flows = offline(&c);
+    let f = flow(&flows, "pipeline app");
+    assert!(
+        f.hops[0].step.starts_with("CodePipeline assumes"),
+        "{}",
+        show(f)
+    );
+}
