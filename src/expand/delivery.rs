@@ -2,10 +2,11 @@
 //! policy, and the SQS dead-letter queues that keep what it gives up on.
 //!
 //! "If an event isn't delivered after all retry attempts are exhausted, the event is
-//! dropped" (EventBridge user guide, "Event retry policy and using dead-letter queues",
-//! https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html), and
-//! errors EventBridge does not retry (missing permissions, a target that no longer
-//! exists) drop it at once. So every derived target gets an explicit [`RETRY_POLICY`]
+//! dropped" (EventBridge user guide, "Using dead-letter queues to process undelivered
+//! events in EventBridge", https://docs.aws.amazon.com/eventbridge/latest/userguide/rule-dlq.html),
+//! and errors EventBridge does not retry (missing permissions, a target that no longer
+//! exists) drop it at once, or send it straight to a dead-letter queue when there is
+//! one. So every derived target gets an explicit [`RETRY_POLICY`]
 //! (a plan shows it, and drift in it is seen), and the rules a derivation marks with
 //! [`Ex::dead_letter`] send what is not delivered to a queue instead.
 //!
