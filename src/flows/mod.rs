@@ -698,11 +698,15 @@ fn follow(
         region.to_string(),
         bus_name.to_string(),
     );
-    let rules: Vec<&Resource> = world
-        .rules_on
-        .get(&key)
-        .map(|ix| ix.iter().map(|i| world.rules[*i]).collect())
-        .unwrap_or_default();
+    // Only the rules the event may match: a bus receives the events of many triggers.
+    let rules: Vec<&Resource> = match (world.rules_on.get(&key), world.patterns_on.get(&key)) {
+        (Some(ix), Some(patterns)) => patterns
+            .candidates(&probe.event)
+            .into_iter()
+            .map(|i| world.rules[ix[i]])
+            .collect(),
+        _ => Vec::new(),
+    };
     let bus_arn = format!("arn:aws:events:{region}:{account}:event-bus/{bus_name}");
     let mut matched = Vec::new();
     let mut unknown = None;

@@ -92,6 +92,115 @@ fn filter_matches(
     }
 }
 
+/// The rules of one bus, indexed so that an event is matched against only the rules
+/// it may match.
+///
+/// Each rule is filed under one field its pattern requires to be one of a list of exact
+/// strings (the deepest such field, `detail.bucket.name` for an S3 trigger): an event
+/// whose value there is none of them cannot match it, as [`matches`] answers a definite
+/// no for that field whatever the others say. A rule with no such field, or whose
+/// pattern holds a `$` operator anywhere, is a candidate for every event.
+#[derive(Debug, Default)]
+pub struct Index<'a> {
+    /// A field path → the exact string → the positions of the rules filed under it.
+    by_field: Vec<(Vec<&'a str>, std::collections::HashMap<&'a str, Vec<usize>>)>,
+    /// Rules that are candidates for every event.
+    rest: Vec<usize>,
+}
+
+impl<'a> Index<'a> {
+    /// Files the patterns, in order: candidates are answered by position.
+    pub fn new<'p>(patterns: impl IntoIterator<Item = &'p Value>) -> Index<'a>
+    where
+        'p: 'a,
+    {
+        let mut ix = Index::default();
+        for (i, p) in patterns.into_iter().enumerate() {
+            let mut best: Option<(Vec<&str>, &Vec<Value>)> = None;
+            if !has_operator(p) {
+                exact_fields(p, &mut Vec::new(), &mut |path, alts| {
+                    let deeper = best.as_ref().is_none_or(|(b, _)| path.len() > b.len());
+                    if deeper {
+                        best = Some((path.to_vec(), alts));
+                    }
+                });
+            }
+            let Some((path, alts)) = best else {
+                ix.rest.push(i);
+                continue;
+            };
+            let slot = match ix.by_field.iter().position(|(f, _)| *f == path) {
+                Some(s) => s,
+                None => {
+                    ix.by_field.push((path, Default::default()));
+                    ix.by_field.len() - 1
+                }
+            };
+            for a in alts.iter().filter_map(Value::as_str) {
+                let rules = ix.by_field[slot].1.entry(a).or_default();
+                if rules.last() != Some(&i) {
+                    rules.push(i);
+                }
+            }
+        }
+        ix
+    }
+
+    /// The positions of the rules `event` may match, in order.
+    pub fn candidates(&self, event: &Value) -> Vec<usize> {
+        let mut out = self.rest.clone();
+        for (path, values) in &self.by_field {
+            let mut v = Some(event);
+            for name in path {
+                v = v.and_then(|x| x.get(name));
+            }
+            let found: Vec<&str> = match v {
+                Some(Value::String(s)) => vec![s.as_str()],
+                Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+                _ => Vec::new(),
+            };
+            for s in found {
+                out.extend(values.get(s).into_iter().flatten());
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// Whether a pattern holds a `$` operator (`$or`) at any depth.
+fn has_operator(p: &Value) -> bool {
+    match p {
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(k, v)| k.starts_with('$') || has_operator(v)),
+        Value::Array(items) => items.iter().any(has_operator),
+        _ => false,
+    }
+}
+
+/// Calls `f` with each field the pattern requires to be one of a non-empty list of
+/// exact strings.
+fn exact_fields<'p>(
+    p: &'p Value,
+    path: &mut Vec<&'p str>,
+    f: &mut impl FnMut(&[&'p str], &'p Vec<Value>),
+) {
+    let Value::Object(fields) = p else { return };
+    for (name, v) in fields {
+        path.push(name);
+        match v {
+            Value::Object(_) => exact_fields(v, path, f),
+            Value::Array(alts) if !alts.is_empty() && alts.iter().all(Value::is_string) => {
+                f(path, alts)
+            }
+            _ => {}
+        }
+        path.pop();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +231,43 @@ mod tests {
         // An unknown filter does not matter when another field already fails.
         let mixed = json!({"source": ["aws.ec2"], "detail": {"size": [{"numeric": [">", 0]}]}});
         assert_eq!(matches(&mixed, &upload("x")), Ok(false));
+    }
+
+    /// The index answers, for every event, a superset of the rules that match it.
+    #[test]
+    fn the_index_keeps_every_rule_that_may_match() {
+        let patterns = [
+            json!({"source": ["aws.s3"], "detail": {"bucket": {"name": ["a"]}, "object": {"key": [{"prefix": "r/"}]}}}),
+            json!({"source": ["aws.s3"], "detail": {"bucket": {"name": ["b", "c"]}}}),
+            json!({"source": ["aws.s3"]}),
+            json!({"detail": {"bucket": {"name": [{"prefix": "a"}]}}}),
+            json!({"$or": [{"source": ["aws.s3"]}], "detail": {"bucket": {"name": ["z"]}}}),
+            json!({"resources": ["arn:aws:s3:::a"]}),
+        ];
+        let ix = Index::new(&patterns);
+        let with_resources = |bucket: &str, key: &str| {
+            let mut e = upload(key);
+            e["detail"]["bucket"]["name"] = json!(bucket);
+            e["resources"] = json!([format!("arn:aws:s3:::{bucket}")]);
+            e
+        };
+        for (bucket, key) in [
+            ("a", "r/x"),
+            ("a", "s/x"),
+            ("b", "r/x"),
+            ("c", "x"),
+            ("z", "x"),
+        ] {
+            let e = with_resources(bucket, key);
+            let c = ix.candidates(&e);
+            for (i, p) in patterns.iter().enumerate() {
+                if matches(p, &e) != Ok(false) {
+                    assert!(c.contains(&i), "{bucket}/{key}: rule {i} dropped");
+                }
+            }
+        }
+        // Exact fields cut: bucket `b` does not bring the rules of `a`.
+        let c = ix.candidates(&with_resources("b", "r/x"));
+        assert_eq!(c, vec![1, 2, 3, 4]);
     }
 }

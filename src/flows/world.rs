@@ -298,6 +298,9 @@ pub struct World<'a> {
     pub trusted_by: HashMap<String, Vec<String>>,
     /// `(account id, region, bus)` → indexes into `rules`.
     pub rules_on: HashMap<(String, String, String), Vec<usize>>,
+    /// `(account id, region, bus)` → the patterns of its rules, in the order of
+    /// `rules_on`, indexed by the exact values they require.
+    pub patterns_on: HashMap<(String, String, String), super::pattern::Index<'a>>,
     /// `(account id, region, bus, rule)` → indexes into `targets`.
     pub targets_of: HashMap<(String, String, String, String), Vec<usize>>,
 }
@@ -481,6 +484,11 @@ impl<'a> World<'a> {
                 }
             }
             w.external.insert(x.arn.clone(), role);
+        }
+        for (bus, rules) in &w.rules_on {
+            let patterns = rules.iter().filter_map(|i| w.rules[*i].rule());
+            let index = super::pattern::Index::new(patterns.map(|x| &x.event_pattern));
+            w.patterns_on.insert(bus.clone(), index);
         }
         for v in w.trusted_by.values_mut() {
             v.sort();
