@@ -27,19 +27,20 @@
 
 use super::conditions::{self, Env};
 use super::matching;
-use super::{Caller, Decision, Denied, Identity, Request, Target, Tri};
+use super::{Caller, Decision, Denied, Identity, Request, Target, Tri, Values};
 use crate::expand::policy::{Effect, Statement};
 
 /// A Deny that may apply: where, and why it is not known.
 struct MaybeDeny(String);
 
-/// Action, Resource, unknown elements and Condition of one statement.
-fn covers(s: &Statement, env: &Env) -> Tri {
+/// Action, Resource, unknown elements and Condition of one statement, with the
+/// condition values `read` for the caller.
+fn covers(s: &Statement, env: &Env, read: &[Values]) -> Tri {
     let r = env.request;
     matching::action(s, r.action)
         .and(|| matching::resource(s, r.resource, r.names))
         .and(|| matching::elements(s))
-        .and(|| conditions::evaluate(&s.condition, env))
+        .and(|| conditions::evaluate_read(&s.condition, env, read))
 }
 
 fn statement_name(s: &Statement, index: usize) -> String {
@@ -90,7 +91,7 @@ pub(crate) fn evaluate(request: &Request, identity: &Identity, target: &Target) 
     if let Caller::Role(_) = request.caller {
         for p in identity.policies {
             for (i, s) in p.statements.iter().enumerate() {
-                match (s.effect, covers(s, &env)) {
+                match (s.effect, covers(s, &env, &[])) {
                     (Effect::Deny, Tri::Yes) => return explicit(p.name, s, i),
                     (Effect::Deny, Tri::Unknown(why)) => note(&mut maybe, p.name, s, i, why),
                     (Effect::Allow, t) => allow_from(&mut id_allow, t),
@@ -108,24 +109,31 @@ pub(crate) fn evaluate(request: &Request, identity: &Identity, target: &Target) 
     }
 
     // Resource side.
-    let (name, statements) = match target {
-        Target::Resource { name, policy } => (*name, policy.unwrap_or(&[])),
-        Target::Trust(p) | Target::Key(p) => (p.name, p.statements),
+    let (name, statements, read) = match target {
+        Target::Resource { name, policy } => (*name, policy.unwrap_or(&[]), &[][..]),
+        Target::Trust(p) | Target::Key(p) => (p.name, p.statements, &[][..]),
+        Target::Read {
+            name, statements, ..
+        } => (*name, &[][..], *statements),
     };
     let mut side = ResourceSide {
         direct: Tri::No,
         account: Tri::No,
     };
-    for (i, s) in statements.iter().enumerate() {
-        let who = matching::principal(s, request.caller);
+    // One statement, with what was read of it for the caller: `Some` is an explicit deny.
+    let mut scan = |s: &Statement, i: usize, principals: Option<&[&str]>, values: &[Values]| {
+        let who = match principals {
+            Some(list) => matching::principal_among(s, list, request.caller),
+            None => matching::principal(s, request.caller),
+        };
         let named = who.any();
         if named == Tri::No {
-            continue;
+            return None;
         }
-        let covered = covers(s, &env);
+        let covered = covers(s, &env, values);
         match s.effect {
             Effect::Deny => match named.and(|| covered) {
-                Tri::Yes => return explicit(name, s, i),
+                Tri::Yes => return Some(explicit(name, s, i)),
                 Tri::Unknown(why) => note(&mut maybe, name, s, i, why),
                 Tri::No => {}
             },
@@ -133,6 +141,18 @@ pub(crate) fn evaluate(request: &Request, identity: &Identity, target: &Target) 
                 allow_from(&mut side.direct, who.direct.and(|| covered.clone()));
                 allow_from(&mut side.account, who.account.and(|| covered));
             }
+        }
+        None
+    };
+    for (i, s) in statements.iter().enumerate() {
+        if let Some(denied) = scan(s, i, None, &[]) {
+            return denied;
+        }
+    }
+    for r in read {
+        let principals = r.principals.as_deref();
+        if let Some(denied) = scan(r.statement, r.position, principals, &r.values) {
+            return denied;
         }
     }
 
@@ -176,9 +196,9 @@ fn decide<'a>(
     } = side;
     let same = request.caller.account() == Some(request.resource_account);
     let required = match target {
-        Target::Resource { .. } => None,
+        Target::Resource { .. } | Target::Read { key: false, .. } => None,
         Target::Trust(_) => Some(TRUST),
-        Target::Key(_) => Some(KEY),
+        Target::Key(_) | Target::Read { key: true, .. } => Some(KEY),
     };
     let assume = matches!(target, Target::Trust(_));
     let lacking = |pairs: [(&Tri, &'a str); 2]| -> Vec<&'a str> {

@@ -21,8 +21,8 @@
 
 use super::context::Lookup;
 use super::matching::{arn_like, glob};
-use super::{Caller, Request, Tri};
-use crate::expand::policy::{Condition, OneOrMany};
+use super::{Caller, Request, Tri, Values};
+use crate::expand::policy::Condition;
 
 /// The keys a request is known to carry (or not) without being told: derived from who
 /// calls what ("AWS global condition context keys").
@@ -142,8 +142,22 @@ fn matches(base: Base, c: &str, p: &str) -> Tri {
     }
 }
 
+/// The values of one operator and key: the policy's, or those read for the caller.
+#[derive(Clone, Copy)]
+struct Vals<'v> {
+    policy: &'v [String],
+    read: &'v [&'v str],
+}
+
+impl<'v> Vals<'v> {
+    fn iter(self) -> impl Iterator<Item = &'v str> {
+        let policy = self.policy.iter().map(String::as_str);
+        policy.chain(self.read.iter().copied())
+    }
+}
+
 /// One request value against all policy values: OR, or NOR for a negated operator.
-fn satisfies(op: Op, c: &str, values: &OneOrMany) -> Tri {
+fn satisfies(op: Op, c: &str, values: Vals) -> Tri {
     let any = Tri::any(values.iter(), |p| matches(op.base, c, p));
     if op.negated {
         any.not()
@@ -153,7 +167,7 @@ fn satisfies(op: Op, c: &str, values: &OneOrMany) -> Tri {
 }
 
 /// One operator, one key, its values.
-fn one(operator: &str, key: &str, values: &OneOrMany, env: &Env) -> Tri {
+fn one(operator: &str, key: &str, values: Vals, env: &Env) -> Tri {
     let Some(op) = parse(operator) else {
         return Tri::Unknown(format!("condition operator `{operator}` is not evaluated"));
     };
@@ -195,11 +209,32 @@ fn one(operator: &str, key: &str, values: &OneOrMany, env: &Env) -> Tri {
 }
 
 /// The whole Condition block: every operator and every key must hold.
+#[cfg(test)]
 pub(crate) fn evaluate(condition: &Condition, env: &Env) -> Tri {
+    evaluate_read(condition, env, &[])
+}
+
+/// The Condition block with the values of some operators and keys replaced by those
+/// `read` for the caller (a policy read for one caller keeps, of a long
+/// `aws:PrincipalArn` list, only the values that may match it).
+pub(crate) fn evaluate_read(condition: &Condition, env: &Env, read: &[Values]) -> Tri {
     let pairs = condition
         .iter()
         .flat_map(|(op, keys)| keys.iter().map(move |(k, v)| (op, k, v)));
     Tri::all(pairs, |(operator, key, values)| {
+        let replaced = read
+            .iter()
+            .find(|r| r.operator == operator.as_str() && r.key == key.as_str());
+        let values = match replaced {
+            Some(r) => Vals {
+                policy: &[],
+                read: &r.values,
+            },
+            None => Vals {
+                policy: values.as_slice(),
+                read: &[],
+            },
+        };
         one(operator, key, values, env)
     })
 }

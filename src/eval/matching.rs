@@ -147,6 +147,17 @@ pub(crate) fn principal(s: &Statement, caller: &Caller) -> PrincipalMatch {
     }
 }
 
+/// As [`principal`], reading only `list` of the statement's `"AWS"` principals: those
+/// that may name the caller.
+pub(crate) fn principal_among(s: &Statement, list: &[&str], caller: &Caller) -> PrincipalMatch {
+    if s.other.contains_key("NotPrincipal") {
+        return PrincipalMatch::unknown(
+            "the statement uses NotPrincipal, which is not evaluated".into(),
+        );
+    }
+    fold(list.iter().copied(), |p| aws(p, caller))
+}
+
 fn fold<'a>(
     items: impl Iterator<Item = &'a str>,
     f: impl Fn(&str) -> PrincipalMatch,

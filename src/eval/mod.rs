@@ -183,6 +183,47 @@ pub enum Target<'a> {
     /// A KMS key: its key policy must allow; a statement for the key account's root
     /// enables that account's IAM policies.
     Key(Policy<'a>),
+    /// A resource policy (`key: false`) or a key policy (`key: true`) read for the
+    /// caller: only its statements that may name the caller, as [`Reading`]s. The
+    /// answer is the one the whole policy gives, provided the readings keep every
+    /// statement, principal and value that may name or match the caller.
+    Read {
+        name: &'a str,
+        key: bool,
+        statements: &'a [Reading<'a>],
+    },
+}
+
+/// One statement of a resource-side policy as read for one caller.
+#[derive(Debug, Clone)]
+pub struct Reading<'a> {
+    pub statement: &'a Statement,
+    /// Its position in the whole policy, which messages name it by (`#3`).
+    pub position: usize,
+    /// `Some`: of its `"AWS"` principals, only those that may name the caller.
+    pub principals: Option<Vec<&'a str>>,
+    /// Condition values read instead of the statement's, by operator and key.
+    pub values: Vec<Values<'a>>,
+}
+
+/// The values of one operator and key of a condition, as read for one caller.
+#[derive(Debug, Clone)]
+pub struct Values<'a> {
+    pub operator: &'a str,
+    pub key: &'a str,
+    pub values: Vec<&'a str>,
+}
+
+impl<'a> Reading<'a> {
+    /// The statement as it is.
+    pub fn whole(statement: &'a Statement, position: usize) -> Self {
+        Reading {
+            statement,
+            position,
+            principals: None,
+            values: Vec::new(),
+        }
+    }
 }
 
 /// The evaluator's answer.

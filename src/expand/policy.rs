@@ -150,6 +150,10 @@ impl OneOrMany {
         self.0.iter()
     }
 
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }

@@ -260,18 +260,6 @@ fn outcome(d: Decision, skip: Option<&str>) -> Outcome {
     }
 }
 
-/// The answer on the statements that may name the caller stands when it names no
-/// statement by position; otherwise it is computed on the whole policy, whose positions
-/// are the ones to show.
-fn settle(reduced: Decision, whole: impl FnOnce() -> Decision) -> Decision {
-    match &reduced {
-        Decision::Allowed => reduced,
-        Decision::CannotProve(why) if !why.contains("statement #") => reduced,
-        Decision::Denied(eval::Denied::NoAllow { .. }) => reduced,
-        _ => whole(),
-    }
-}
-
 /// Builds and evaluates the hops of one flow.
 struct Hops<'w, 'a> {
     world: &'w World<'a>,
@@ -376,34 +364,24 @@ impl<'w, 'a> Hops<'w, 'a> {
                     role.name
                 )),
             },
-            Side::Policy(v) => {
-                let run = |statements: &[Statement]| {
-                    eval::evaluate(
-                        &request,
-                        &identity,
-                        &Target::Resource {
-                            name: &v.address,
-                            policy: Some(statements),
-                        },
-                    )
-                };
-                settle(run(&v.for_caller(c.caller)), || run(&v.statements))
-            }
-            Side::Key(k) => {
-                let run = |statements: &[Statement]| {
-                    eval::evaluate(
-                        &request,
-                        &identity,
-                        &Target::Key(Policy {
-                            name: &k.policy.address,
-                            statements,
-                        }),
-                    )
-                };
-                settle(run(&k.policy.for_caller(c.caller)), || {
-                    run(&k.policy.statements)
-                })
-            }
+            Side::Policy(v) => eval::evaluate(
+                &request,
+                &identity,
+                &Target::Read {
+                    name: &v.address,
+                    key: false,
+                    statements: &v.read(c.caller),
+                },
+            ),
+            Side::Key(k) => eval::evaluate(
+                &request,
+                &identity,
+                &Target::Read {
+                    name: &k.policy.address,
+                    key: true,
+                    statements: &k.policy.read(c.caller),
+                },
+            ),
         };
         let o = outcome(d, no_policy.as_deref());
         self.push(&c, o);

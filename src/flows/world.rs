@@ -14,15 +14,13 @@
 //!   too (`eval::Request::names`), so a reference to the key a request uses matches it
 //!   and a reference to another key does not.
 
-use crate::eval::{Caller, Policy};
+use crate::eval::{Caller, Policy, Reading, Values};
 use crate::expand::policy::{Condition, Effect, Statement};
 use crate::expand::Expansion;
 use crate::resource::{Resource, Spec};
 use crate::state::State;
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::rc::Rc;
 use std::sync::OnceLock;
 
 /// What was read live of a role tether does not manage.
@@ -62,43 +60,41 @@ impl RoleView<'_> {
     }
 }
 
-/// A resource with a resource policy (bucket, bus) or a key policy.
+/// A resource with a resource policy (bucket, bus, queue) or a key policy.
 #[derive(Debug, Clone)]
 pub struct PolicyView<'a> {
     pub address: String,
     pub arn: String,
     pub account_id: String,
     pub region: String,
-    pub statements: Stmts<'a>,
-    index: PrincipalIndex,
-    /// What [`PolicyView::for_caller`] answered, by role ARN: a role reads and writes a
-    /// store several times in a flow.
-    read_for: RefCell<HashMap<String, Rc<[Statement]>>>,
+    /// The desired statements, then the foreign ones read live.
+    pub statements: Vec<&'a Statement>,
+    index: PrincipalIndex<'a>,
 }
 
 /// Where each `"AWS"` principal of a policy could name a caller, so that a request is
-/// first evaluated against only the statements and principals that may name its caller
-/// (a shared artifact bucket's policy names hundreds of roles). The cut is
-/// conservative: every principal form that can name a role session, its account or
-/// anyone is kept ("AWS JSON policy elements: Principal": `*`, an account id or its
-/// root, a role ARN (by name, any path or case, which the evaluator answers as unknown),
-/// an assumed-role session, any wildcard); a unique id or a user names no caller.
+/// evaluated against only the statements and principals that may name its caller (a
+/// shared artifact bucket's policy names hundreds of roles). The cut is conservative:
+/// every principal form that can name a role session, its account or anyone is kept
+/// ("AWS JSON policy elements: Principal": `*`, an account id or its root, a role ARN
+/// (by name, any path or case, which the evaluator answers as unknown), an
+/// assumed-role session, any wildcard); a unique id or a user names no caller.
 #[derive(Debug, Clone, Default)]
-struct PrincipalIndex {
+struct PrincipalIndex<'a> {
     /// Statements whose principal is not an `"AWS"` list (service, `*` alone, none).
     whole: Vec<usize>,
     /// `(account, lower-case role name)` → (statement, principal).
-    roles: HashMap<(String, String), Vec<(usize, String)>>,
+    roles: HashMap<(&'a str, String), Vec<(usize, &'a str)>>,
     /// Account → its id or root ARN, or one of its sessions: (statement, principal).
-    accounts: HashMap<String, Vec<(usize, String)>>,
+    accounts: HashMap<&'a str, Vec<(usize, &'a str)>>,
     /// `*` and principals with wildcards: (statement, principal).
-    any: Vec<(usize, String)>,
+    any: Vec<(usize, &'a str)>,
     /// Statements whose condition tests `aws:PrincipalArn` against listed values.
-    narrow: HashMap<usize, Narrow>,
+    narrow: HashMap<usize, Narrow<'a>>,
 }
 
-impl PrincipalIndex {
-    fn new(statements: &[Statement]) -> Self {
+impl<'a> PrincipalIndex<'a> {
+    fn new(statements: &[&'a Statement]) -> Self {
         use crate::expand::policy::Principal;
         let mut ix = PrincipalIndex::default();
         for (i, st) in statements.iter().enumerate() {
@@ -114,25 +110,19 @@ impl PrincipalIndex {
                 continue;
             }
             for p in list.iter() {
-                let entry = (i, p.clone());
+                let entry = (i, p.as_str());
                 if p.contains(['*', '?']) {
                     ix.any.push(entry);
                 } else if p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit()) {
-                    ix.accounts.entry(p.clone()).or_default().push(entry);
+                    ix.accounts.entry(p.as_str()).or_default().push(entry);
                 } else if let Some(a) = crate::names::arn(p) {
                     match (a.service, a.resource) {
                         ("iam", r) if r.starts_with("role/") => {
                             let name = r.rsplit('/').next().unwrap_or_default().to_lowercase();
-                            ix.roles
-                                .entry((a.account.to_string(), name))
-                                .or_default()
-                                .push(entry);
+                            ix.roles.entry((a.account, name)).or_default().push(entry);
                         }
                         ("iam", "root") | ("sts", _) => {
-                            ix.accounts
-                                .entry(a.account.to_string())
-                                .or_default()
-                                .push(entry);
+                            ix.accounts.entry(a.account).or_default().push(entry);
                         }
                         _ => {} // users, groups: never a flow's caller
                     }
@@ -144,67 +134,64 @@ impl PrincipalIndex {
     }
 
     /// The statements that may name `caller`, each with only the principals that may,
-    /// in their original order.
-    fn for_caller(&self, statements: &[Statement], caller: &Caller) -> Vec<Statement> {
-        use crate::expand::policy::Principal;
-        let mut keep: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-        let mut add = |v: Option<&Vec<(usize, String)>>| {
-            for (i, p) in v.into_iter().flatten() {
-                keep.entry(*i).or_default().push(p.clone());
-            }
-        };
-        add(Some(&self.any));
+    /// and for a role, only the `aws:PrincipalArn` values that may match it; in the
+    /// policy's order.
+    fn read(&self, statements: &[&'a Statement], caller: &Caller) -> Vec<Reading<'a>> {
+        let mut named: Vec<(usize, &'a str)> = self.any.clone();
         match caller {
             Caller::Role(r) => {
-                add(self.accounts.get(&r.account));
-                add(self.roles.get(&(r.account.clone(), r.name.to_lowercase())));
+                named.extend(self.accounts.get(r.account.as_str()).into_iter().flatten());
+                let key = (r.account.as_str(), r.name.to_lowercase());
+                named.extend(self.roles.get(&key).into_iter().flatten());
             }
-            Caller::Root { account } => add(self.accounts.get(account)),
+            Caller::Root { account } => {
+                named.extend(self.accounts.get(account.as_str()).into_iter().flatten())
+            }
             Caller::Service(_) => {}
         }
-        let mut out: Vec<(usize, Statement)> = keep
-            .into_iter()
-            .map(|(i, ps)| {
-                let st = &statements[i];
-                let reduced = Statement {
-                    sid: st.sid.clone(),
-                    effect: st.effect,
-                    principal: Some(Principal::Aws(ps.into())),
-                    action: st.action.clone(),
-                    resource: st.resource.clone(),
-                    condition: match (caller, self.narrow.get(&i)) {
-                        (Caller::Role(r), Some(n)) => n.for_role(&r.arn),
-                        _ => st.condition.clone(),
-                    },
-                    other: st.other.clone(),
-                };
-                (i, reduced)
-            })
-            .collect();
-        out.extend(self.whole.iter().map(|i| (*i, statements[*i].clone())));
-        out.sort_by_key(|(i, _)| *i);
-        out.into_iter().map(|(_, s)| s).collect()
+        named.sort_by_key(|(i, _)| *i);
+        let values = |i: usize| match (caller, self.narrow.get(&i)) {
+            (Caller::Role(r), Some(n)) => n.for_role(&r.arn),
+            _ => Vec::new(),
+        };
+        let mut out: Vec<Reading<'a>> = Vec::with_capacity(named.len() + self.whole.len());
+        for (i, p) in named {
+            match out.last_mut() {
+                Some(last) if last.position == i => {
+                    last.principals.get_or_insert_with(Vec::new).push(p)
+                }
+                _ => out.push(Reading {
+                    statement: statements[i],
+                    position: i,
+                    principals: Some(vec![p]),
+                    values: values(i),
+                }),
+            }
+        }
+        out.extend(self.whole.iter().map(|i| Reading {
+            values: values(*i),
+            ..Reading::whole(statements[*i], *i)
+        }));
+        out.sort_by_key(|r| r.position);
+        out
     }
 }
 
 /// A statement's condition with its tests of `aws:PrincipalArn` indexed, so that it can
 /// be read for one caller without scanning their values (see [`Narrow::for_role`]).
 #[derive(Debug, Clone)]
-struct Narrow {
-    /// The condition with every indexed value list emptied.
-    skeleton: Condition,
+struct Narrow<'a> {
     /// `(operator, key)` → the values that can match only themselves, and the others.
-    slots: Vec<(String, String, HashSet<String>, Vec<String>)>,
+    slots: Vec<(&'a str, &'a str, HashSet<&'a str>, Vec<&'a str>)>,
 }
 
-impl Narrow {
+impl<'a> Narrow<'a> {
     /// `None` when the condition has no positive, case-sensitive test of
     /// `aws:PrincipalArn` (`StringEquals`, `StringLike`, `ArnEquals`, `ArnLike`, with
     /// `IfExists` or `ForAnyValue:`).
-    fn new(condition: &Condition) -> Option<Narrow> {
-        let mut skeleton = condition.clone();
+    fn new(condition: &'a Condition) -> Option<Narrow<'a>> {
         let mut slots = Vec::new();
-        for (op, keys) in skeleton.iter_mut() {
+        for (op, keys) in condition {
             let base = op.strip_prefix("ForAnyValue:").unwrap_or(op);
             let base = base.strip_suffix("IfExists").unwrap_or(base);
             if !matches!(
@@ -213,55 +200,47 @@ impl Narrow {
             ) {
                 continue;
             }
-            for (key, values) in keys.iter_mut() {
+            for (key, values) in keys {
                 if !key.eq_ignore_ascii_case("aws:PrincipalArn") {
                     continue;
                 }
-                let (exact, rest): (Vec<String>, Vec<String>) = std::mem::take(values)
+                let (exact, rest): (Vec<&str>, Vec<&str>) = values
                     .iter()
-                    .cloned()
+                    .map(String::as_str)
                     .partition(|v| !v.contains(['*', '?']) && !v.contains("${"));
-                slots.push((op.clone(), key.clone(), exact.into_iter().collect(), rest));
+                slots.push((op.as_str(), key.as_str(), exact.into_iter().collect(), rest));
             }
         }
-        (!slots.is_empty()).then_some(Narrow { skeleton, slots })
+        (!slots.is_empty()).then_some(Narrow { slots })
     }
 
-    /// The condition as it reads for a session of the role `arn`, whose
-    /// `aws:PrincipalArn` is that ARN ("AWS global condition context keys"): of the values
-    /// that can match only themselves, only the caller's ARN is kept. The answer for this
-    /// caller is the same; a key policy that narrows its account principals to hundreds of
-    /// roles by `ArnEquals aws:PrincipalArn` is then evaluated on one value, not hundreds.
-    /// A list left empty matches nothing, as the dropped values did not.
-    fn for_role(&self, arn: &str) -> Condition {
-        let mut c = self.skeleton.clone();
-        for (op, key, exact, rest) in &self.slots {
-            let mut values = rest.clone();
-            if exact.contains(arn) {
-                values.push(arn.to_string());
-            }
-            if let Some(v) = c.get_mut(op).and_then(|keys| keys.get_mut(key)) {
-                *v = values.into();
-            }
-        }
-        c
+    /// The values as they read for a session of the role `arn`, whose `aws:PrincipalArn`
+    /// is that ARN ("AWS global condition context keys"): of the values that can match
+    /// only themselves, only the caller's ARN is kept. The answer for this caller is the
+    /// same; a key policy that narrows its account principals to hundreds of roles by
+    /// `ArnEquals aws:PrincipalArn` is then evaluated on one value, not hundreds. A list
+    /// left empty matches nothing, as the dropped values did not.
+    fn for_role(&self, arn: &str) -> Vec<Values<'a>> {
+        self.slots
+            .iter()
+            .map(|(operator, key, exact, rest)| {
+                let mut values = rest.clone();
+                values.extend(exact.get(arn).copied());
+                Values {
+                    operator,
+                    key,
+                    values,
+                }
+            })
+            .collect()
     }
 }
 
-impl PolicyView<'_> {
-    /// The statements that may name `caller` (see [`PrincipalIndex`]). Statement
-    /// positions differ from the whole policy's: answers other than "allowed" are
-    /// computed again on the whole policy, so that they name statements rightly.
-    pub fn for_caller(&self, caller: &Caller) -> Rc<[Statement]> {
-        let Caller::Role(r) = caller else {
-            return self.index.for_caller(&self.statements, caller).into();
-        };
-        if let Some(s) = self.read_for.borrow().get(&r.arn) {
-            return s.clone();
-        }
-        let s: Rc<[Statement]> = self.index.for_caller(&self.statements, caller).into();
-        self.read_for.borrow_mut().insert(r.arn.clone(), s.clone());
-        s
+impl<'a> PolicyView<'a> {
+    /// The statements that may name `caller` (see [`PrincipalIndex`]), at their
+    /// positions in the whole policy.
+    pub fn read(&self, caller: &Caller) -> Vec<Reading<'a>> {
+        self.index.read(&self.statements, caller)
     }
 }
 
@@ -327,7 +306,7 @@ fn partition_of(region: &str) -> &'static str {
 impl<'a> World<'a> {
     /// The planned state of `expansion`: desired policies, plus from `state` (when live
     /// AWS was read) the foreign statements of shared policies and the key ids.
-    pub fn new(expansion: &'a Expansion, state: Option<&State>) -> World<'a> {
+    pub fn new(expansion: &'a Expansion, state: Option<&'a State>) -> World<'a> {
         let mut w = World {
             live: state.is_some(),
             ..World::default()
@@ -335,20 +314,15 @@ impl<'a> World<'a> {
         // References `${<address>.arn}` stay as they are: a key's requests carry its
         // reference among the names of their resource (`Request::names`), so the
         // statements are borrowed, never copied to resolve them.
-        let foreign = |r: &Resource| -> Vec<Statement> {
+        let foreign = |r: &Resource| -> &'a [Statement] {
             state
                 .and_then(|s| s.resources.get(&r.address))
                 .and_then(|o| o.as_ref())
-                .map(|o| o.foreign.clone())
-                .unwrap_or_default()
+                .map_or(&[], |o| &o.foreign[..])
         };
         for r in &expansion.resources {
             let view = |arn: &str, statements: &'a [Statement]| {
-                let mut all: Stmts<'a> = Cow::Borrowed(statements);
-                let theirs = foreign(r);
-                if !theirs.is_empty() {
-                    all.to_mut().extend(theirs);
-                }
+                let all: Vec<&'a Statement> = statements.iter().chain(foreign(r)).collect();
                 PolicyView {
                     address: r.address.to_string(),
                     arn: arn.to_string(),
@@ -356,7 +330,6 @@ impl<'a> World<'a> {
                     region: r.region.clone(),
                     index: PrincipalIndex::new(&all),
                     statements: all,
-                    read_for: RefCell::default(),
                 }
             };
             match &r.spec {
@@ -603,8 +576,9 @@ mod tests {
                 [role("r7")],
             ),
         ];
-        let ix = PrincipalIndex::new(&statements);
-        let ask = |statements: &[Statement], caller: &Caller| {
+        let refs: Vec<&Statement> = statements.iter().collect();
+        let ix = PrincipalIndex::new(&refs);
+        let ask = |target: &Target, caller: &Caller| {
             let ctx = Context::role_call();
             let r = Request {
                 caller,
@@ -618,18 +592,12 @@ mod tests {
                 name: "own",
                 statements: &[Statement::allow(["kms:Decrypt"]).on(["*"])],
             }];
-            eval::evaluate(
-                &r,
-                &Identity {
-                    name: "own",
-                    policies: &own,
-                    unread: &[],
-                },
-                &Target::Key(Policy {
-                    name: "key",
-                    statements,
-                }),
-            )
+            let identity = Identity {
+                name: "own",
+                policies: &own,
+                unread: &[],
+            };
+            eval::evaluate(&r, &identity, target)
         };
         for (name, allowed) in [
             ("r3", true),
@@ -638,21 +606,32 @@ mod tests {
             ("other", false),
         ] {
             let caller = Caller::role(&role(name)).unwrap();
-            let reduced = ix.for_caller(&statements, &caller);
-            let (whole, read) = (ask(&statements, &caller), ask(&reduced, &caller));
+            let read = ix.read(&refs, &caller);
+            let whole = ask(
+                &Target::Key(Policy {
+                    name: "key",
+                    statements: &statements,
+                }),
+                &caller,
+            );
+            let reduced = ask(
+                &Target::Read {
+                    name: "key",
+                    key: true,
+                    statements: &read,
+                },
+                &caller,
+            );
             assert_eq!(
                 matches!(whole, Decision::Allowed),
                 allowed,
                 "{name}: {whole:?}"
             );
-            assert_eq!(
-                matches!(read, Decision::Allowed),
-                allowed,
-                "{name}: {read:?}"
-            );
+            // The same answer, naming the same statements.
+            assert_eq!(whole, reduced, "{name}");
             // Only the caller's own ARN and the wildcard are left of the 301 values.
-            let kept = &reduced[0].condition["ArnEquals"]["aws:PrincipalArn"];
-            assert!(kept.iter().count() <= 2, "{name}: {kept:?}");
+            let kept = &read[0].values[0].values;
+            assert!(kept.len() <= 2, "{name}: {kept:?}");
         }
     }
 }
