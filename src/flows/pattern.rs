@@ -92,6 +92,9 @@ fn filter_matches(
     }
 }
 
+/// An exact string → the positions of the rules that require it.
+type Filed<'a> = std::collections::HashMap<&'a str, Vec<usize>>;
+
 /// The rules of one bus, indexed so that an event is matched against only the rules
 /// it may match.
 ///
@@ -103,7 +106,7 @@ fn filter_matches(
 #[derive(Debug, Default)]
 pub struct Index<'a> {
     /// A field path → the exact string → the positions of the rules filed under it.
-    by_field: Vec<(Vec<&'a str>, std::collections::HashMap<&'a str, Vec<usize>>)>,
+    by_field: Vec<(Vec<&'a str>, Filed<'a>)>,
     /// Rules that are candidates for every event.
     rest: Vec<usize>,
 }
