@@ -56,6 +56,10 @@ pub(crate) fn action(s: &Statement, action: &str) -> Tri {
 }
 
 fn resource_pattern(resource: &str, names: &[&str], pattern: &str) -> Tri {
+    // Neither a reference nor a policy variable: the common case, without the checks.
+    if !pattern.as_bytes().contains(&b'$') {
+        return Tri::from_bool(resource_glob(resource, pattern));
+    }
     if names.contains(&pattern) {
         return Tri::Yes;
     }
@@ -361,6 +365,14 @@ fn split_colon(s: &str) -> (&str, Option<&str>) {
 /// The Resource element's ARN matching: wildcards within colon-separated segments, and a
 /// `*` ending a segment may also take in whole following segments.
 pub(crate) fn resource_glob(text: &str, pattern: &str) -> bool {
+    // Without a wildcard, segment-wise equality is string equality.
+    if !pattern.as_bytes().iter().any(|b| matches!(b, b'*' | b'?')) {
+        return text == pattern;
+    }
+    segments_glob(text, pattern)
+}
+
+fn segments_glob(text: &str, pattern: &str) -> bool {
     let (ps, p_rest) = split_colon(pattern);
     let (ts, t_rest) = split_colon(text);
     if !glob(ts, ps, false) {
@@ -370,7 +382,7 @@ pub(crate) fn resource_glob(text: &str, pattern: &str) -> bool {
         let Some(pr) = p_rest else { return true };
         let mut rest = t_rest;
         while let Some(r) = rest {
-            if resource_glob(r, pr) {
+            if segments_glob(r, pr) {
                 return true;
             }
             rest = split_colon(r).1;
@@ -379,7 +391,7 @@ pub(crate) fn resource_glob(text: &str, pattern: &str) -> bool {
     } else {
         match (p_rest, t_rest) {
             (None, None) => true,
-            (Some(pr), Some(tr)) => resource_glob(tr, pr),
+            (Some(pr), Some(tr)) => segments_glob(tr, pr),
             _ => false,
         }
     }

@@ -65,6 +65,7 @@ use crate::resource::{ActionSpec, PipelineSpec, Resource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 /// One declared flow and its verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -186,25 +187,28 @@ impl Flow {
 }
 
 /// The request context as the evaluator reads it, and as the output shows it.
+#[derive(Clone)]
 struct Ctx {
     context: Context,
     shown: BTreeMap<String, String>,
 }
 
 impl Ctx {
-    /// A role session calling an API directly.
-    fn role() -> Ctx {
-        Ctx {
+    /// A role session calling an API directly (built once: most hops are such calls).
+    fn role() -> &'static Ctx {
+        static ROLE: OnceLock<Ctx> = OnceLock::new();
+        ROLE.get_or_init(|| Ctx {
             context: Context::role_call(),
             shown: BTreeMap::new(),
-        }
+        })
     }
     /// A service assuming a role, without source keys it documents sending.
-    fn service_unknown_source() -> Ctx {
-        Ctx {
+    fn service_unknown_source() -> &'static Ctx {
+        static SERVICE: OnceLock<Ctx> = OnceLock::new();
+        SERVICE.get_or_init(|| Ctx {
             context: Context::new().with_bool("aws:SecureTransport", true),
             shown: BTreeMap::new(),
-        }
+        })
     }
     /// EventBridge for a rule.
     fn eventbridge(rule_arn: &str, account: &str) -> Ctx {
@@ -264,6 +268,9 @@ fn outcome(d: Decision, skip: Option<&str>) -> Outcome {
 struct Hops<'w, 'a> {
     world: &'w World<'a>,
     hops: Vec<Hop>,
+    /// The context of a request to a key through S3, by key and calling account: a flow
+    /// reads and writes the same store many times.
+    kms: Vec<(&'w str, String, std::rc::Rc<Ctx>)>,
 }
 
 struct Call<'c> {
@@ -282,7 +289,30 @@ impl<'w, 'a> Hops<'w, 'a> {
         Hops {
             world,
             hops: Vec::new(),
+            kms: Vec::new(),
         }
+    }
+
+    /// S3 calling KMS for `account` on the key `k` (see [`Hops::artifact`]).
+    fn kms_context(&mut self, k: &'w world::KeyView<'a>, account: &str) -> std::rc::Rc<Ctx> {
+        let address = k.policy.address.as_str();
+        if let Some((_, _, c)) = self
+            .kms
+            .iter()
+            .find(|(a, b, _)| *a == address && b == account)
+        {
+            return c.clone();
+        }
+        let via = format!("s3.{}.amazonaws.com", k.policy.region);
+        let ctx = std::rc::Rc::new(
+            Ctx::role()
+                .clone()
+                .with("kms:ViaService", &via)
+                .with("kms:CallerAccount", account)
+                .with_list("kms:ResourceAliases", std::slice::from_ref(&k.alias)),
+        );
+        self.kms.push((address, account.to_string(), ctx.clone()));
+        ctx
     }
 
     fn push(&mut self, c: &Call, outcome: Outcome) {
@@ -453,11 +483,8 @@ impl<'w, 'a> Hops<'w, 'a> {
         }
         match store.key.and_then(|k| self.world.key(k)) {
             Some(k) => {
-                let via = format!("s3.{}.amazonaws.com", k.policy.region);
-                let ctx = Ctx::role()
-                    .with("kms:ViaService", &via)
-                    .with("kms:CallerAccount", caller.account().unwrap_or(""))
-                    .with_list("kms:ResourceAliases", std::slice::from_ref(&k.alias));
+                let account = caller.account().unwrap_or("");
+                let ctx = self.kms_context(k, account);
                 self.eval(
                     Call {
                         step: format!("{verb} artifacts with key {}", k.policy.address),
@@ -513,11 +540,29 @@ struct Store<'s> {
     key: Option<&'s str>,
 }
 
+/// One flow to prove.
+enum Job<'t> {
+    Trigger(&'t str, &'t crate::model::Trigger),
+    Pipeline(&'t str, &'t Resource, &'t PipelineSpec),
+}
+
+/// Flows below this many are proven on the calling thread: threads would cost more.
+const FLOWS_PER_THREAD: usize = 256;
+
 /// Every flow of the topology: its triggers, then its pipelines.
+///
+/// Flows are independent of each other and the world is only read, so a large topology
+/// is proven on as many threads as the machine offers, each taking every n-th flow; the
+/// answer is the same list, in the same order, as on one thread.
 pub fn prove(t: &Topology, world: &World) -> Vec<Flow> {
-    let mut flows = Vec::new();
+    prove_on(t, world, None)
+}
+
+/// [`prove`] on `threads` threads, or as many as are worth it.
+fn prove_on(t: &Topology, world: &World, threads: Option<usize>) -> Vec<Flow> {
+    let mut jobs = Vec::new();
     for (key, trigger) in &t.triggers {
-        flows.push(trigger_flow(t, key, trigger, world));
+        jobs.push(Job::Trigger(key, trigger));
     }
     // Build service roles by pipeline and action name: the declaration names only the
     // project.
@@ -536,9 +581,39 @@ pub fn prove(t: &Topology, world: &World) -> Vec<Flow> {
     for r in &world.pipelines {
         let Some(p) = r.pipeline() else { continue };
         let name = names.get(p.name.as_str()).copied().unwrap_or(&p.name);
-        flows.push(pipeline_flow(name, r, p, &services, world));
+        jobs.push(Job::Pipeline(name, r, p));
     }
-    flows
+    let run = |job: &Job| match job {
+        Job::Trigger(key, trigger) => trigger_flow(t, key, trigger, world),
+        Job::Pipeline(name, r, p) => pipeline_flow(name, r, p, &services, world),
+    };
+    let threads = threads.unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        cores.min(jobs.len().div_ceil(FLOWS_PER_THREAD))
+    });
+    if threads <= 1 {
+        return jobs.iter().map(run).collect();
+    }
+    let mut out: Vec<Option<Flow>> = vec![None; jobs.len()];
+    std::thread::scope(|s| {
+        let (jobs, run) = (&jobs, &run);
+        let handles: Vec<_> = (0..threads)
+            .map(|k| {
+                s.spawn(move || {
+                    let mine = (k..jobs.len()).step_by(threads);
+                    mine.map(|i| (i, run(&jobs[i]))).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            // A panic on a thread is a bug: carry it to the caller as it is.
+            let flows = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            for (i, f) in flows {
+                out[i] = Some(f);
+            }
+        }
+    });
+    out.into_iter().flatten().collect()
 }
 
 /// A sample S3 `Object Created` event, as EventBridge receives it.
@@ -891,7 +966,7 @@ fn pipeline_flow(
         format!("CodePipeline assumes the role of {}", r.address),
         &codepipeline,
         &p.role_arn,
-        &Ctx::service_unknown_source(),
+        Ctx::service_unknown_source(),
     ) else {
         return Flow::finish(format!("pipeline {name}"), false, h.hops);
     };
@@ -914,7 +989,7 @@ fn pipeline_flow(
                     ),
                     &pipeline_role,
                     arn,
-                    &Ctx::role(),
+                    Ctx::role(),
                 ) {
                     Some(c) => c,
                     None => continue,
@@ -1198,7 +1273,7 @@ fn action_calls(
             if let Some(exec) = cfg("RoleArn") {
                 if mode != "CHANGE_SET_EXECUTE" {
                     let pass =
-                        Ctx::role().with("iam:PassedToService", "cloudformation.amazonaws.com");
+                        Ctx::role().clone().with("iam:PassedToService", "cloudformation.amazonaws.com");
                     h.call(
                         format!("action {label} passes the stack's role to CloudFormation"),
                         actor,
@@ -1246,7 +1321,7 @@ fn action_calls(
                                 format!("commands {label} assume {arn}"),
                                 actor,
                                 arn,
-                                &Ctx::role(),
+                                Ctx::role(),
                             );
                         }
                     }
@@ -1301,7 +1376,7 @@ fn build_role(h: &mut Hops, label: &str, service: &str, a: &ActionSpec, store: O
             format!("the build of {label} assumes {address}"),
             &caller,
             &arn,
-            &Ctx::role(),
+            Ctx::role(),
         );
     }
 }
@@ -1313,7 +1388,7 @@ fn execution_role(h: &mut Hops, label: &str, exec: &str, store: Option<&Store>) 
         format!("CloudFormation assumes the stack role of {label}"),
         &cfn,
         exec,
-        &Ctx::service_unknown_source(),
+        Ctx::service_unknown_source(),
     ) {
         if let Some(s) = store {
             h.artifact("template", &role, s, false);

@@ -67,6 +67,29 @@ fn expected_offline(why: &str) -> bool {
     why.contains("which tether does not manage") || why.contains("is not named in the topology")
 }
 
+/// Proving on several threads gives the flows of one thread, in the same order, for a
+/// broken flow as for proven ones.
+#[test]
+fn flows_proven_on_threads_are_those_of_one_thread() {
+    let mut most = 0;
+    for path in EXAMPLES {
+        let mut c = checked(path);
+        // One broken flow among the others, so that verdicts differ between flows.
+        let role = c.expansion.resources.iter_mut().find_map(|r| match &mut r.spec {
+            Spec::IamRole(x) => Some(x),
+            _ => None,
+        });
+        role.expect("a role").trust_policy.statement.clear();
+        let world = World::new(&c.expansion, None);
+        let one = prove_on(&c.topology, &world, Some(1));
+        most = most.max(one.len());
+        for threads in [2, 3, one.len() + 1] {
+            assert_eq!(prove_on(&c.topology, &world, Some(threads)), one, "{path}: {threads}");
+        }
+    }
+    assert!(most >= 3, "an example with flows to share between threads");
+}
+
 #[test]
 fn every_example_proves_its_flows_offline() {
     for path in EXAMPLES {

@@ -36,7 +36,9 @@ pub fn reference(address: &Address) -> String {
 /// Whether `s` is a whole-string reference `${<address>.arn}` (never a policy variable
 /// such as `${aws:username}`: an address holds its account, region and kind).
 pub fn is_reference(s: &str) -> bool {
-    referenced(s).is_some_and(|a| a.0.contains('/'))
+    s.strip_prefix(OPEN)
+        .and_then(|s| s.strip_suffix(CLOSE))
+        .is_some_and(|a| a.contains('/'))
 }
 
 /// The address a whole-string reference names.
