@@ -45,11 +45,20 @@ fn any_string(v: &Value, mut f: impl FnMut(&str) -> Tri) -> Tri {
     }
 }
 
+/// `action` matches the Action pattern `p`, without regard to case.
+fn action_like(action: &str, p: &str) -> bool {
+    // Without a wildcard, a case-insensitive comparison (most differ in length).
+    if !p.as_bytes().iter().any(|b| matches!(b, b'*' | b'?')) {
+        return action.eq_ignore_ascii_case(p);
+    }
+    glob(action, p, true)
+}
+
 /// Does the statement's Action (or NotAction) cover `action`?
 pub(crate) fn action(s: &Statement, action: &str) -> Tri {
     match (s.action.is_empty(), s.other.get("NotAction")) {
-        (false, None) => Tri::from_bool(s.action.iter().any(|p| glob(action, p, true))),
-        (true, Some(not)) => any_string(not, |p| Tri::from_bool(glob(action, p, true))).not(),
+        (false, None) => Tri::from_bool(s.action.iter().any(|p| action_like(action, p))),
+        (true, Some(not)) => any_string(not, |p| Tri::from_bool(action_like(action, p))).not(),
         (true, None) => Tri::No,
         (false, Some(_)) => Tri::Unknown("the statement has both Action and NotAction".into()),
     }
@@ -243,6 +252,12 @@ fn account(id: &str, caller: &Caller) -> PrincipalMatch {
 fn aws(p: &str, caller: &Caller) -> PrincipalMatch {
     if p == "*" {
         return anyone(caller);
+    }
+    // The role itself by its ARN: what the parse below would find, without it.
+    if let Caller::Role(r) = caller {
+        if r.arn == p {
+            return PrincipalMatch::direct(Tri::Yes);
+        }
     }
     if is_account_id(p) {
         return account(p, caller);

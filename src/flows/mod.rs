@@ -232,11 +232,11 @@ impl Ctx {
     }
 }
 
-/// What the resource side of a hop is.
-enum Side<'w> {
+/// What the resource side of a hop is: `'s` borrows what the hop holds, `'w` the world.
+enum Side<'s, 'w> {
     /// A resource with a policy (or none): its address or name, its statements.
-    Resource(String, Option<&'w [Statement]>),
-    Trust(&'w world::RoleView<'w>),
+    Resource(String, Option<&'s [Statement]>),
+    Trust(&'s world::RoleView<'s>),
     /// A resource policy tether derives (bucket, bus), with foreign statements.
     Policy(&'w world::PolicyView<'w>),
     Key(&'w world::KeyView<'w>),
@@ -271,6 +271,9 @@ struct Hops<'w, 'a> {
     /// The context of a request to a key through S3, by key and calling account: a flow
     /// reads and writes the same store many times.
     kms: Vec<(&'w str, String, std::rc::Rc<Ctx>)>,
+    /// Policies as read for a caller (by the policy's address and the caller's ARN): a
+    /// role reads and writes the same store several times in a flow.
+    read: Vec<(&'w str, String, std::rc::Rc<[eval::Reading<'w>]>)>,
 }
 
 struct Call<'c> {
@@ -290,12 +293,37 @@ impl<'w, 'a> Hops<'w, 'a> {
             world,
             hops: Vec::new(),
             kms: Vec::new(),
+            read: Vec::new(),
         }
+    }
+
+    /// `policy` as read for `caller` (see [`world::PolicyView::read`]).
+    fn read(
+        &mut self,
+        policy: &'w world::PolicyView<'w>,
+        caller: &Caller,
+    ) -> std::rc::Rc<[eval::Reading<'w>]> {
+        let address = policy.address;
+        let who = match caller {
+            Caller::Role(r) => r.arn.as_str(),
+            _ => "",
+        };
+        if !who.is_empty() {
+            let hit = self.read.iter().find(|(a, w, _)| *a == address && w == who);
+            if let Some((_, _, r)) = hit {
+                return r.clone();
+            }
+        }
+        let r: std::rc::Rc<[eval::Reading<'w>]> = policy.read(caller).into();
+        if !who.is_empty() {
+            self.read.push((address, who.to_string(), r.clone()));
+        }
+        r
     }
 
     /// S3 calling KMS for `account` on the key `k` (see [`Hops::artifact`]).
     fn kms_context(&mut self, k: &'w world::KeyView<'a>, account: &str) -> std::rc::Rc<Ctx> {
-        let address = k.policy.address.as_str();
+        let address = k.policy.address;
         if let Some((_, _, c)) = self
             .kms
             .iter()
@@ -338,7 +366,7 @@ impl<'w, 'a> Hops<'w, 'a> {
         });
     }
 
-    fn eval(&mut self, c: Call, side: Side) {
+    fn eval(&mut self, c: Call, side: Side<'_, 'w>) {
         let request = Request {
             caller: c.caller,
             action: c.action,
@@ -400,7 +428,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                 &Target::Read {
                     name: &v.address,
                     key: false,
-                    statements: &v.read(c.caller),
+                    statements: &self.read(v, c.caller),
                 },
             ),
             Side::Key(k) => eval::evaluate(
@@ -409,7 +437,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                 &Target::Read {
                     name: &k.policy.address,
                     key: true,
-                    statements: &k.policy.read(c.caller),
+                    statements: &self.read(&k.policy, c.caller),
                 },
             ),
         };
@@ -456,7 +484,7 @@ impl<'w, 'a> Hops<'w, 'a> {
         } else {
             ("s3:GetObject", "kms:Decrypt", "reads")
         };
-        let bucket = self.world.buckets.get(&store.bucket);
+        let bucket = self.world.buckets.get(store.bucket.as_str());
         let ctx = Ctx::role();
         match bucket {
             Some(b) => self.eval(
@@ -597,20 +625,19 @@ fn prove_on(t: &Topology, world: &World, threads: Option<usize>) -> Vec<Flow> {
     let mut out: Vec<Option<Flow>> = vec![None; jobs.len()];
     std::thread::scope(|s| {
         let (jobs, run) = (&jobs, &run);
-        let handles: Vec<_> = (0..threads)
-            .map(|k| {
-                s.spawn(move || {
-                    let mine = (k..jobs.len()).step_by(threads);
-                    mine.map(|i| (i, run(&jobs[i]))).collect::<Vec<_>>()
-                })
-            })
-            .collect();
+        let share = move |k: usize| {
+            let mine = (k..jobs.len()).step_by(threads);
+            mine.map(|i| (i, run(&jobs[i]))).collect::<Vec<_>>()
+        };
+        // The calling thread takes the first share itself.
+        let handles: Vec<_> = (1..threads).map(|k| s.spawn(move || share(k))).collect();
+        let mut shares = vec![share(0)];
         for h in handles {
             // A panic on a thread is a bug: carry it to the caller as it is.
-            let flows = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            for (i, f) in flows {
-                out[i] = Some(f);
-            }
+            shares.push(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        for (i, f) in shares.into_iter().flatten() {
+            out[i] = Some(f);
         }
     });
     out.into_iter().flatten().collect()
@@ -673,7 +700,7 @@ fn trigger_flow(t: &Topology, key: &str, tr: &crate::model::Trigger, world: &Wor
     let outside = outside_key.map(|k| upload(&bucket.name, &account, &region, &k));
     let s3 = Caller::service("s3.amazonaws.com");
     let default_bus = format!("arn:aws:events:{region}:{account}:event-bus/default");
-    let on = world.eventbridge.get(&bucket.name).copied();
+    let on = world.eventbridge.get(bucket.name.as_str()).copied();
     h.fact(
         format!("bucket {} sends its events to EventBridge", bucket.name),
         &s3.to_string(),
@@ -746,11 +773,7 @@ fn follow(
         return;
     }
     let world = h.world;
-    let key = (
-        account.to_string(),
-        region.to_string(),
-        bus_name.to_string(),
-    );
+    let key = (account, region, bus_name);
     // Only the rules the event may match: a bus receives the events of many triggers.
     let rules: Vec<&Resource> = match (world.rules_on.get(&key), world.patterns_on.get(&key)) {
         (Some(ix), Some(patterns)) => patterns
@@ -822,12 +845,7 @@ fn follow(
         );
         let events = Caller::service("events.amazonaws.com");
         let ctx = Ctx::eventbridge(&x.arn, &r.account_id);
-        let key = (
-            r.account_id.clone(),
-            r.region.clone(),
-            x.bus.clone(),
-            x.name.clone(),
-        );
+        let key = ((&*r.account_id, &*r.region, &*x.bus), &*x.name);
         let targets: Vec<&Resource> = world
             .targets_of
             .get(&key)
@@ -854,7 +872,7 @@ fn follow(
                 "events" => {
                     let (target_account, target_region) = (a.account, a.region);
                     let name = a.resource.trim_start_matches("event-bus/");
-                    let bus_policy = world.buses.get(&y.arn);
+                    let bus_policy = world.buses.get(y.arn.as_str());
                     let side = match bus_policy {
                         Some(b) => Side::Policy(b),
                         None => Side::Resource(y.arn.clone(), None),
@@ -1127,7 +1145,7 @@ fn action_calls(
                 return;
             };
             let view = h.world.buckets.get(bucket);
-            let owner = view.map(|b| b.account_id.clone()).unwrap_or_default();
+            let owner = view.map(|b| b.account_id).unwrap_or_default();
             let object = format!("arn:{partition}:s3:::{bucket}/{key}");
             let bucket_arn = format!("arn:{partition}:s3:::{bucket}");
             for (action, resource) in [
@@ -1367,7 +1385,7 @@ fn build_role(h: &mut Hops, label: &str, service: &str, a: &ActionSpec, store: O
         .get(service)
         .map(|arns| {
             arns.iter()
-                .map(|a| (h.world.roles[a].name.clone(), a.clone()))
+                .map(|a| (h.world.roles[a].name.clone(), a.to_string()))
                 .collect()
         })
         .unwrap_or_default();

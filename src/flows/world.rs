@@ -63,13 +63,14 @@ impl RoleView<'_> {
 /// A resource with a resource policy (bucket, bus, queue) or a key policy.
 #[derive(Debug, Clone)]
 pub struct PolicyView<'a> {
-    pub address: String,
-    pub arn: String,
-    pub account_id: String,
-    pub region: String,
+    pub address: &'a str,
+    pub arn: Cow<'a, str>,
+    pub account_id: &'a str,
+    pub region: &'a str,
     /// The desired statements, then the foreign ones read live.
     pub statements: Vec<&'a Statement>,
-    index: PrincipalIndex<'a>,
+    /// `None` for a policy too small for an index to pay.
+    index: Option<PrincipalIndex<'a>>,
 }
 
 /// Where each `"AWS"` principal of a policy could name a caller, so that a request is
@@ -84,7 +85,7 @@ struct PrincipalIndex<'a> {
     /// Statements whose principal is not an `"AWS"` list (service, `*` alone, none).
     whole: Vec<usize>,
     /// `(account, lower-case role name)` → (statement, principal).
-    roles: HashMap<(&'a str, String), Vec<(usize, &'a str)>>,
+    roles: HashMap<(&'a str, Cow<'a, str>), Vec<(usize, &'a str)>>,
     /// Account → its id or root ARN, or one of its sessions: (statement, principal).
     accounts: HashMap<&'a str, Vec<(usize, &'a str)>>,
     /// `*` and principals with wildcards: (statement, principal).
@@ -93,7 +94,27 @@ struct PrincipalIndex<'a> {
     narrow: HashMap<usize, Narrow<'a>>,
 }
 
+/// Principals and `aws:PrincipalArn` values a policy may name before an index pays.
+const INDEX_FROM: usize = 32;
+
 impl<'a> PrincipalIndex<'a> {
+    /// An index of a policy that names many principals, else `None`.
+    fn of(statements: &[&'a Statement]) -> Option<Self> {
+        use crate::expand::policy::Principal;
+        let named: usize = statements
+            .iter()
+            .map(|s| {
+                let principals = match &s.principal {
+                    Some(Principal::Aws(list)) => list.len(),
+                    _ => 0,
+                };
+                let values: usize = s.condition.values().flat_map(|k| k.values()).map(|v| v.len()).sum();
+                principals + values
+            })
+            .sum();
+        (named >= INDEX_FROM).then(|| PrincipalIndex::new(statements))
+    }
+
     fn new(statements: &[&'a Statement]) -> Self {
         use crate::expand::policy::Principal;
         let mut ix = PrincipalIndex::default();
@@ -118,7 +139,7 @@ impl<'a> PrincipalIndex<'a> {
                 } else if let Some(a) = crate::names::arn(p) {
                     match (a.service, a.resource) {
                         ("iam", r) if r.starts_with("role/") => {
-                            let name = r.rsplit('/').next().unwrap_or_default().to_lowercase();
+                            let name = lower(r.rsplit('/').next().unwrap_or_default());
                             ix.roles.entry((a.account, name)).or_default().push(entry);
                         }
                         ("iam", "root") | ("sts", _) => {
@@ -141,7 +162,7 @@ impl<'a> PrincipalIndex<'a> {
         match caller {
             Caller::Role(r) => {
                 named.extend(self.accounts.get(r.account.as_str()).into_iter().flatten());
-                let key = (r.account.as_str(), r.name.to_lowercase());
+                let key = (r.account.as_str(), lower(&r.name));
                 named.extend(self.roles.get(&key).into_iter().flatten());
             }
             Caller::Root { account } => {
@@ -174,6 +195,15 @@ impl<'a> PrincipalIndex<'a> {
         }));
         out.sort_by_key(|r| r.position);
         out
+    }
+}
+
+/// `name` in lower case, borrowed when it already is (role names mostly are).
+fn lower(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) || !name.is_ascii() {
+        Cow::Owned(name.to_lowercase())
+    } else {
+        Cow::Borrowed(name)
     }
 }
 
@@ -240,7 +270,15 @@ impl<'a> PolicyView<'a> {
     /// The statements that may name `caller` (see [`PrincipalIndex`]), at their
     /// positions in the whole policy.
     pub fn read(&self, caller: &Caller) -> Vec<Reading<'a>> {
-        self.index.read(&self.statements, caller)
+        match &self.index {
+            Some(ix) => ix.read(&self.statements, caller),
+            None => self
+                .statements
+                .iter()
+                .enumerate()
+                .map(|(i, s)| Reading::whole(s, i))
+                .collect(),
+        }
     }
 }
 
@@ -257,15 +295,19 @@ pub struct KeyView<'a> {
 /// The planned state: everything a flow's requests are evaluated against.
 #[derive(Debug, Default)]
 pub struct World<'a> {
-    pub roles: HashMap<String, RoleView<'a>>,
-    pub buckets: HashMap<String, PolicyView<'a>>,
-    pub buses: HashMap<String, PolicyView<'a>>,
+    /// By ARN.
+    pub roles: HashMap<&'a str, RoleView<'a>>,
+    /// By name.
+    pub buckets: HashMap<&'a str, PolicyView<'a>>,
+    /// By ARN.
+    pub buses: HashMap<&'a str, PolicyView<'a>>,
     /// Dead-letter queues by ARN.
-    pub queues: HashMap<String, PolicyView<'a>>,
+    pub queues: HashMap<&'a str, PolicyView<'a>>,
     pub keys: Vec<KeyView<'a>>,
     /// Every name a key goes by (alias, alias ARN, key ARN, reference) → index in `keys`.
     key_names: HashMap<String, usize>,
-    pub eventbridge: HashMap<String, bool>,
+    /// Bucket name → whether it sends its events to EventBridge.
+    pub eventbridge: HashMap<&'a str, bool>,
     pub rules: Vec<&'a Resource>,
     pub targets: Vec<&'a Resource>,
     pub pipelines: Vec<&'a Resource>,
@@ -274,15 +316,18 @@ pub struct World<'a> {
     /// Whether live AWS was read (plan) or only the topology (`tether flows`).
     pub live: bool,
     /// Role ARN → the ARNs of tether's roles whose trust policy names it.
-    pub trusted_by: HashMap<String, Vec<String>>,
+    pub trusted_by: HashMap<&'a str, Vec<&'a str>>,
     /// `(account id, region, bus)` → indexes into `rules`.
-    pub rules_on: HashMap<(String, String, String), Vec<usize>>,
+    pub rules_on: HashMap<Bus<'a>, Vec<usize>>,
     /// `(account id, region, bus)` → the patterns of its rules, in the order of
     /// `rules_on`, indexed by the exact values they require.
-    pub patterns_on: HashMap<(String, String, String), super::pattern::Index<'a>>,
+    pub patterns_on: HashMap<Bus<'a>, super::pattern::Index<'a>>,
     /// `(account id, region, bus, rule)` → indexes into `targets`.
-    pub targets_of: HashMap<(String, String, String, String), Vec<usize>>,
+    pub targets_of: HashMap<(Bus<'a>, &'a str), Vec<usize>>,
 }
+
+/// An event bus: `(account id, region, name)`.
+pub type Bus<'a> = (&'a str, &'a str, &'a str);
 
 /// The ARN requests use for a key whose id AWS assigns at creation.
 fn key_arn(r: &Resource, state: Option<&State>) -> String {
@@ -307,8 +352,22 @@ impl<'a> World<'a> {
     /// The planned state of `expansion`: desired policies, plus from `state` (when live
     /// AWS was read) the foreign statements of shared policies and the key ids.
     pub fn new(expansion: &'a Expansion, state: Option<&'a State>) -> World<'a> {
+        // Sized once: the maps hold tens of thousands of entries at scale.
+        let count = |kind: &str| {
+            let of_kind = |r: &&Resource| r.spec.kind() == kind;
+            expansion.resources.iter().filter(of_kind).count()
+        };
+        let (roles, buckets) = (count("iam_role"), count("s3_bucket"));
+        let (rules, targets) = (count("event_rule"), count("event_target"));
         let mut w = World {
             live: state.is_some(),
+            roles: HashMap::with_capacity(roles),
+            buckets: HashMap::with_capacity(buckets),
+            eventbridge: HashMap::with_capacity(buckets),
+            trusted_by: HashMap::with_capacity(roles),
+            rules: Vec::with_capacity(rules),
+            targets: Vec::with_capacity(targets),
+            targets_of: HashMap::with_capacity(targets),
             ..World::default()
         };
         // References `${<address>.arn}` stay as they are: a key's requests carry its
@@ -321,14 +380,14 @@ impl<'a> World<'a> {
                 .map_or(&[], |o| &o.foreign[..])
         };
         for r in &expansion.resources {
-            let view = |arn: &str, statements: &'a [Statement]| {
+            let view = |arn: Cow<'a, str>, statements: &'a [Statement]| {
                 let all: Vec<&'a Statement> = statements.iter().chain(foreign(r)).collect();
                 PolicyView {
-                    address: r.address.to_string(),
-                    arn: arn.to_string(),
-                    account_id: r.account_id.clone(),
-                    region: r.region.clone(),
-                    index: PrincipalIndex::new(&all),
+                    address: r.address.as_str(),
+                    arn,
+                    account_id: &r.account_id,
+                    region: &r.region,
+                    index: PrincipalIndex::of(&all),
                     statements: all,
                 }
             };
@@ -359,13 +418,10 @@ impl<'a> World<'a> {
                         .iter()
                         .flat_map(|s| s.aws_principals())
                     {
-                        w.trusted_by
-                            .entry(p.to_string())
-                            .or_default()
-                            .push(x.arn.clone());
+                        w.trusted_by.entry(p).or_default().push(&x.arn);
                     }
                     w.roles.insert(
-                        x.arn.clone(),
+                        &x.arn,
                         RoleView {
                             name: r.address.to_string(),
                             identity_name: format!("the policies of {}", r.address),
@@ -376,18 +432,14 @@ impl<'a> World<'a> {
                     );
                 }
                 Spec::S3Bucket(x) => {
-                    w.eventbridge
-                        .insert(x.name.clone(), x.eventbridge_notifications);
-                    w.buckets
-                        .insert(x.name.clone(), view(&x.arn, &x.policy_statements));
+                    w.eventbridge.insert(&x.name, x.eventbridge_notifications);
+                    w.buckets.insert(&x.name, view(Cow::Borrowed(&x.arn), &x.policy_statements));
                 }
                 Spec::EventBus(x) => {
-                    w.buses
-                        .insert(x.arn.clone(), view(&x.arn, &x.policy_statements));
+                    w.buses.insert(&x.arn, view(Cow::Borrowed(&x.arn), &x.policy_statements));
                 }
                 Spec::SqsQueue(x) => {
-                    w.queues
-                        .insert(x.arn.clone(), view(&x.arn, &x.policy_statements));
+                    w.queues.insert(&x.arn, view(Cow::Borrowed(&x.arn), &x.policy_statements));
                 }
                 Spec::KmsKey(x) => {
                     let arn = key_arn(r, state);
@@ -401,7 +453,7 @@ impl<'a> World<'a> {
                         w.key_names.entry(name).or_insert(w.keys.len());
                     }
                     w.keys.push(KeyView {
-                        policy: view(&arn, &x.policy_statements),
+                        policy: view(Cow::Owned(arn), &x.policy_statements),
                         reference,
                         alias: x.alias.clone(),
                         alias_arn: x.alias_arn.clone(),
@@ -409,18 +461,13 @@ impl<'a> World<'a> {
                 }
                 Spec::EventRule(x) => {
                     w.rules_on
-                        .entry((r.account_id.clone(), r.region.clone(), x.bus.clone()))
+                        .entry((&r.account_id, &r.region, &x.bus))
                         .or_default()
                         .push(w.rules.len());
                     w.rules.push(r);
                 }
                 Spec::EventTarget(x) => {
-                    let k = (
-                        r.account_id.clone(),
-                        r.region.clone(),
-                        x.bus.clone(),
-                        x.rule.clone(),
-                    );
+                    let k = ((&*r.account_id, &*r.region, &*x.bus), &*x.rule);
                     w.targets_of.entry(k).or_default().push(w.targets.len());
                     w.targets.push(r);
                 }
@@ -435,7 +482,7 @@ impl<'a> World<'a> {
             .flat_map(|s| s.resources.values().flatten())
         {
             let Spec::IamRole(x) = &o.spec else { continue };
-            if w.roles.contains_key(&x.arn) {
+            if w.roles.contains_key(x.arn.as_str()) {
                 continue;
             }
             let mut role = ExternalRole {
@@ -461,7 +508,7 @@ impl<'a> World<'a> {
         for (bus, rules) in &w.rules_on {
             let patterns = rules.iter().filter_map(|i| w.rules[*i].rule());
             let index = super::pattern::Index::new(patterns.map(|x| &x.event_pattern));
-            w.patterns_on.insert(bus.clone(), index);
+            w.patterns_on.insert(*bus, index);
         }
         for v in w.trusted_by.values_mut() {
             v.sort();
