@@ -426,7 +426,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                 &request,
                 &identity,
                 &Target::Read {
-                    name: &v.address,
+                    name: v.address,
                     key: false,
                     statements: &self.read(v, c.caller),
                 },
@@ -435,7 +435,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                 &request,
                 &identity,
                 &Target::Read {
-                    name: &k.policy.address,
+                    name: k.policy.address,
                     key: true,
                     statements: &self.read(&k.policy, c.caller),
                 },
@@ -493,9 +493,9 @@ impl<'w, 'a> Hops<'w, 'a> {
                     caller,
                     action: s3,
                     resource: &object,
-                    resource_account: &b.account_id,
+                    resource_account: b.account_id,
                     names: &[],
-                    ctx: &ctx,
+                    ctx,
                 },
                 Side::Policy(b),
             ),
@@ -519,7 +519,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                         caller,
                         action: kms,
                         resource: &k.policy.arn,
-                        resource_account: &k.policy.account_id,
+                        resource_account: k.policy.account_id,
                         names: &[&k.reference],
                         ctx: &ctx,
                     },
@@ -586,8 +586,9 @@ pub fn prove(t: &Topology, world: &World) -> Vec<Flow> {
     prove_on(t, world, None)
 }
 
-/// [`prove`] on `threads` threads, or as many as are worth it.
-fn prove_on(t: &Topology, world: &World, threads: Option<usize>) -> Vec<Flow> {
+/// [`prove`] on `threads` threads, or (`None`) as many as the machine has and are worth
+/// it. For benchmarks and tests: the answer is the same.
+pub fn prove_on(t: &Topology, world: &World, threads: Option<usize>) -> Vec<Flow> {
     let mut jobs = Vec::new();
     for (key, trigger) in &t.triggers {
         jobs.push(Job::Trigger(key, trigger));
@@ -885,7 +886,7 @@ fn follow(
                             resource: &y.arn,
                             resource_account: target_account,
                             names: &[],
-                            ctx: &rctx,
+                            ctx: rctx,
                         },
                         side,
                     );
@@ -904,7 +905,7 @@ fn follow(
                         &role,
                         "codepipeline:StartPipelineExecution",
                         &y.arn,
-                        &rctx,
+                        rctx,
                     );
                     started.insert(a.resource.to_string());
                 }
@@ -1172,9 +1173,9 @@ fn action_calls(
                         caller: actor,
                         action,
                         resource,
-                        resource_account: &owner,
+                        resource_account: owner,
                         names: &[],
-                        ctx: &ctx,
+                        ctx,
                     },
                     Side::Policy(b),
                 );
@@ -1196,7 +1197,7 @@ fn action_calls(
                     actor,
                     action,
                     &arn,
-                    &ctx,
+                    ctx,
                 );
             }
         }
@@ -1214,7 +1215,7 @@ fn action_calls(
                 actor,
                 action,
                 conn,
-                &ctx,
+                ctx,
             );
         }
         "CodeBuild" => {
@@ -1228,7 +1229,7 @@ fn action_calls(
                     actor,
                     action,
                     &arn,
-                    &ctx,
+                    ctx,
                 );
             }
             match services
@@ -1285,13 +1286,14 @@ fn action_calls(
                     actor,
                     action,
                     &stack_arn,
-                    &ctx,
+                    ctx,
                 );
             }
             if let Some(exec) = cfg("RoleArn") {
                 if mode != "CHANGE_SET_EXECUTE" {
-                    let pass =
-                        Ctx::role().clone().with("iam:PassedToService", "cloudformation.amazonaws.com");
+                    let pass = Ctx::role()
+                        .clone()
+                        .with("iam:PassedToService", "cloudformation.amazonaws.com");
                     h.call(
                         format!("action {label} passes the stack's role to CloudFormation"),
                         actor,
@@ -1315,7 +1317,7 @@ fn action_calls(
                     actor,
                     action,
                     &stream,
-                    &ctx,
+                    ctx,
                 );
             }
             // Roles the commands assume, handed to them as environment variables.
@@ -1358,7 +1360,7 @@ fn action_calls(
                 actor,
                 "lambda:InvokeFunction",
                 &arn,
-                &ctx,
+                ctx,
             );
         }
         _ => {}

@@ -71,23 +71,33 @@ fn expected_offline(why: &str) -> bool {
 /// broken flow as for proven ones.
 #[test]
 fn flows_proven_on_threads_are_those_of_one_thread() {
-    let mut most = 0;
+    let (mut most, mut broken) = (0, 0);
     for path in EXAMPLES {
         let mut c = checked(path);
         // One broken flow among the others, so that verdicts differ between flows.
-        let role = c.expansion.resources.iter_mut().find_map(|r| match &mut r.spec {
-            Spec::IamRole(x) => Some(x),
-            _ => None,
-        });
+        let role = c
+            .expansion
+            .resources
+            .iter_mut()
+            .find_map(|r| match &mut r.spec {
+                Spec::IamRole(x) => Some(x),
+                _ => None,
+            });
         role.expect("a role").trust_policy.statement.clear();
         let world = World::new(&c.expansion, None);
         let one = prove_on(&c.topology, &world, Some(1));
         most = most.max(one.len());
+        broken += one.iter().filter(|f| f.broken()).count();
         for threads in [2, 3, one.len() + 1] {
-            assert_eq!(prove_on(&c.topology, &world, Some(threads)), one, "{path}: {threads}");
+            assert_eq!(
+                prove_on(&c.topology, &world, Some(threads)),
+                one,
+                "{path}: {threads}"
+            );
         }
     }
     assert!(most >= 3, "an example with flows to share between threads");
+    assert!(broken > 0, "a broken flow among them");
 }
 
 #[test]

@@ -85,14 +85,17 @@ struct PrincipalIndex<'a> {
     /// Statements whose principal is not an `"AWS"` list (service, `*` alone, none).
     whole: Vec<usize>,
     /// `(account, lower-case role name)` → (statement, principal).
-    roles: HashMap<(&'a str, Cow<'a, str>), Vec<(usize, &'a str)>>,
+    roles: HashMap<(&'a str, Cow<'a, str>), Named<'a>>,
     /// Account → its id or root ARN, or one of its sessions: (statement, principal).
-    accounts: HashMap<&'a str, Vec<(usize, &'a str)>>,
+    accounts: HashMap<&'a str, Named<'a>>,
     /// `*` and principals with wildcards: (statement, principal).
     any: Vec<(usize, &'a str)>,
     /// Statements whose condition tests `aws:PrincipalArn` against listed values.
     narrow: HashMap<usize, Narrow<'a>>,
 }
+
+/// Principals of a policy that may name one caller: (statement, principal).
+type Named<'a> = Vec<(usize, &'a str)>;
 
 /// Principals and `aws:PrincipalArn` values a policy may name before an index pays.
 const INDEX_FROM: usize = 32;
@@ -108,7 +111,12 @@ impl<'a> PrincipalIndex<'a> {
                     Some(Principal::Aws(list)) => list.len(),
                     _ => 0,
                 };
-                let values: usize = s.condition.values().flat_map(|k| k.values()).map(|v| v.len()).sum();
+                let values: usize = s
+                    .condition
+                    .values()
+                    .flat_map(|k| k.values())
+                    .map(|v| v.len())
+                    .sum();
                 principals + values
             })
             .sum();
@@ -433,13 +441,16 @@ impl<'a> World<'a> {
                 }
                 Spec::S3Bucket(x) => {
                     w.eventbridge.insert(&x.name, x.eventbridge_notifications);
-                    w.buckets.insert(&x.name, view(Cow::Borrowed(&x.arn), &x.policy_statements));
+                    w.buckets
+                        .insert(&x.name, view(Cow::Borrowed(&x.arn), &x.policy_statements));
                 }
                 Spec::EventBus(x) => {
-                    w.buses.insert(&x.arn, view(Cow::Borrowed(&x.arn), &x.policy_statements));
+                    w.buses
+                        .insert(&x.arn, view(Cow::Borrowed(&x.arn), &x.policy_statements));
                 }
                 Spec::SqsQueue(x) => {
-                    w.queues.insert(&x.arn, view(Cow::Borrowed(&x.arn), &x.policy_statements));
+                    w.queues
+                        .insert(&x.arn, view(Cow::Borrowed(&x.arn), &x.policy_statements));
                 }
                 Spec::KmsKey(x) => {
                     let arn = key_arn(r, state);
