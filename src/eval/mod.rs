@@ -40,6 +40,8 @@ pub mod context;
 mod matching;
 
 pub use context::Context;
+/// IAM's `*`/`?` wildcard match, for the other readers of policies.
+pub(crate) use matching::glob;
 
 use crate::expand::policy::Statement;
 use std::fmt;

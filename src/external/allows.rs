@@ -100,8 +100,8 @@ fn statements(doc: &Value) -> impl Iterator<Item = &Value> {
 }
 
 fn covers(s: &Value, action: &str, resource: &str) -> Covers {
-    let action = action.to_ascii_lowercase();
-    let names = |v: &Value| strings(v).any(|p| glob(&p.to_ascii_lowercase(), &action));
+    // Action names are not case-sensitive ("IAM JSON policy elements: Action").
+    let names = |v: &Value| strings(v).any(|p| crate::eval::glob(action, p, true));
     let action_applies = match (s.get("Action"), s.get("NotAction")) {
         (Some(a), None) => names(a),
         (None, Some(n)) => !names(n),
@@ -169,28 +169,10 @@ fn strings(v: &Value) -> impl Iterator<Item = &str> {
     one.chain(many)
 }
 
-/// IAM's wildcard match: `*` any run of characters (none included), `?` any one.
+/// IAM's wildcard match, `*` any run of characters (none included), `?` any one: the
+/// evaluator's, so that both read patterns alike.
 fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    // Where the last `*` was, and how much of the text it has taken so far.
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
+    crate::eval::glob(text, pattern, false)
 }
 
 #[cfg(test)]
