@@ -64,7 +64,7 @@ use crate::model::{ActionKind, Topology};
 use crate::resource::{ActionSpec, PipelineSpec, Resource};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
 /// One declared flow and its verdict.
@@ -235,7 +235,7 @@ impl Ctx {
 /// What the resource side of a hop is: `'s` borrows what the hop holds, `'w` the world.
 enum Side<'s, 'w> {
     /// A resource with a policy (or none): its address or name, its statements.
-    Resource(String, Option<&'s [Statement]>),
+    Resource(&'s str, Option<&'s [Statement]>),
     Trust(&'s world::RoleView<'s>),
     /// A resource policy tether derives (bucket, bus), with foreign statements.
     Policy(&'w world::PolicyView<'w>),
@@ -343,10 +343,14 @@ impl<'w, 'a> Hops<'w, 'a> {
         ctx
     }
 
-    fn push(&mut self, c: &Call, outcome: Outcome) {
+    fn push(&mut self, c: Call, outcome: Outcome) {
+        let principal = match c.caller {
+            Caller::Role(r) => r.arn.clone(),
+            other => other.to_string(),
+        };
         self.hops.push(Hop {
-            step: c.step.clone(),
-            principal: c.caller.to_string(),
+            step: c.step,
+            principal,
             action: c.action.to_string(),
             resource: c.resource.to_string(),
             context: c.ctx.shown.clone(),
@@ -396,18 +400,13 @@ impl<'w, 'a> Hops<'w, 'a> {
             None => Identity::NONE,
         };
         let no_policy = match &side {
-            Side::Resource(name, None) => Some(name.clone()),
+            Side::Resource(name, None) => Some(*name),
             _ => None,
         };
         let d = match side {
-            Side::Resource(name, policy) => eval::evaluate(
-                &request,
-                &identity,
-                &Target::Resource {
-                    name: &name,
-                    policy,
-                },
-            ),
+            Side::Resource(name, policy) => {
+                eval::evaluate(&request, &identity, &Target::Resource { name, policy })
+            }
             Side::Trust(role) => match &role.trust {
                 Some(t) => eval::evaluate(
                     &request,
@@ -441,8 +440,8 @@ impl<'w, 'a> Hops<'w, 'a> {
                 },
             ),
         };
-        let o = outcome(d, no_policy.as_deref());
-        self.push(&c, o);
+        let o = outcome(d, no_policy);
+        self.push(c, o);
     }
 
     /// `caller` assumes the role `arn`.
@@ -556,7 +555,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                 names: &[],
                 ctx,
             },
-            Side::Resource(resource.to_string(), None),
+            Side::Resource(resource, None),
         );
     }
 }
@@ -567,6 +566,9 @@ struct Store<'s> {
     bucket_arn: String,
     key: Option<&'s str>,
 }
+
+/// Build service roles by pipeline and action name.
+type Services<'t> = HashMap<(&'t str, &'t str), Option<&'t str>>;
 
 /// One flow to prove.
 enum Job<'t> {
@@ -595,7 +597,7 @@ pub fn prove_on(t: &Topology, world: &World, threads: Option<usize>) -> Vec<Flow
     }
     // Build service roles by pipeline and action name: the declaration names only the
     // project.
-    let mut services: BTreeMap<(&str, &str), Option<&str>> = BTreeMap::new();
+    let mut services: Services = HashMap::new();
     let mut names: BTreeMap<&str, &str> = BTreeMap::new();
     for (key, p) in &t.pipelines {
         names.insert(p.name.as_str(), key.as_str());
@@ -876,7 +878,7 @@ fn follow(
                     let bus_policy = world.buses.get(y.arn.as_str());
                     let side = match bus_policy {
                         Some(b) => Side::Policy(b),
-                        None => Side::Resource(y.arn.clone(), None),
+                        None => Side::Resource(&y.arn, None),
                     };
                     h.eval(
                         Call {
@@ -960,7 +962,7 @@ fn pipeline_flow(
     name: &str,
     r: &Resource,
     p: &PipelineSpec,
-    services: &BTreeMap<(&str, &str), Option<&str>>,
+    services: &Services,
     world: &World,
 ) -> Flow {
     let mut h = Hops::new(world);
@@ -1135,7 +1137,7 @@ fn action_calls(
     (account, region): (&str, &str),
     partition: &str,
     store: Option<&Store>,
-    services: &BTreeMap<(&str, &str), Option<&str>>,
+    services: &Services,
 ) {
     let ctx = Ctx::role();
     let cfg = |k: &str| a.configuration.get(k).map(String::as_str);
