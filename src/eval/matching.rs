@@ -380,11 +380,17 @@ fn split_colon(s: &str) -> (&str, Option<&str>) {
 /// The Resource element's ARN matching: wildcards within colon-separated segments, and a
 /// `*` ending a segment may also take in whole following segments.
 pub(crate) fn resource_glob(text: &str, pattern: &str) -> bool {
-    // Without a wildcard, segment-wise equality is string equality.
-    if !pattern.as_bytes().iter().any(|b| matches!(b, b'*' | b'?')) {
-        return text == pattern;
+    // Without a wildcard, segment-wise equality is string equality; with only a final
+    // `*` (`arn:aws:s3:::b/*`), that `*` ends the last segment and takes in the rest of
+    // the text, colons included, so the match is a prefix test.
+    let wild = |b: &u8| matches!(b, b'*' | b'?');
+    match pattern.as_bytes().iter().position(wild) {
+        None => text == pattern,
+        Some(i) if i + 1 == pattern.len() && pattern.as_bytes()[i] == b'*' => {
+            text.starts_with(&pattern[..i])
+        }
+        Some(_) => segments_glob(text, pattern),
     }
-    segments_glob(text, pattern)
 }
 
 fn segments_glob(text: &str, pattern: &str) -> bool {
@@ -454,6 +460,36 @@ mod tests {
     /// "IAM JSON policy elements: Resource", Using wildcards in resource ARNs: the
     /// pattern `amzn-s3-demo-bucket/*/test/*` and the object keys it does and does not
     /// match; and the segment rule (`*` ending a segment may cross colons).
+    #[test]
+    fn fast_paths_answer_as_the_segment_match() {
+        let texts = [
+            "arn:aws:s3:::b",
+            "arn:aws:s3:::b/",
+            "arn:aws:s3:::b/x/y",
+            "arn:aws:s3:::b/x:y",
+            "arn:aws:s3:::bb/x",
+            "arn:aws:logs:us-east-1:1:log-group:g:log-stream:s",
+            "a:b",
+            "",
+        ];
+        let patterns = [
+            "arn:aws:s3:::b",
+            "arn:aws:s3:::b/*",
+            "arn:aws:s3:::b*",
+            "arn:aws:s3:::*",
+            "arn:aws:logs:us-east-1:1:log-group:*",
+            "arn:aws:logs:us-east-1:1:log-group:g:*",
+            "a:b:*",
+            "*",
+            "",
+        ];
+        for t in texts {
+            for p in patterns {
+                assert_eq!(resource_glob(t, p), segments_glob(t, p), "{t} ~ {p}");
+            }
+        }
+    }
+
     #[test]
     fn resource_wildcards_follow_the_documented_examples() {
         let pattern = "arn:aws:s3:::amzn-s3-demo-bucket/*/test/*";
