@@ -6,13 +6,27 @@ use crate::expand::policy::Effect;
 use crate::resource::Spec;
 use crate::state::{Observed, State};
 
-const EXAMPLES: &[&str] = &[
-    "topology.example.yaml",
-    "docs/examples/flow1-upload-trigger.yaml",
-    "docs/examples/flow2-tools-deploys.yaml",
-    "docs/examples/flow3-cross-account-source.yaml",
-    "docs/examples/flow4-multi-region.yaml",
-];
+/// Every example, relative to the crate: the root one and each of `docs/examples/`, so
+/// that an example added there is proven without being listed here.
+fn examples() -> Vec<String> {
+    let dir = format!("{}/docs/examples", env!("CARGO_MANIFEST_DIR"));
+    let mut docs: Vec<String> = std::fs::read_dir(dir)
+        .expect("docs/examples")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".yaml"))
+        .map(|n| format!("docs/examples/{n}"))
+        .collect();
+    docs.sort();
+    assert!(docs.len() >= 4, "one example per flow in docs/examples");
+    let mut all = vec!["topology.example.yaml".to_string()];
+    all.extend(docs);
+    all
+}
 
 fn checked(path: &str) -> crate::Checked {
     let full = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
@@ -72,7 +86,7 @@ fn expected_offline(why: &str) -> bool {
 #[test]
 fn flows_proven_on_threads_are_those_of_one_thread() {
     let (mut most, mut broken) = (0, 0);
-    for path in EXAMPLES {
+    for path in &examples() {
         let mut c = checked(path);
         // One broken flow among the others, so that verdicts differ between flows.
         let role = c
@@ -102,7 +116,7 @@ fn flows_proven_on_threads_are_those_of_one_thread() {
 
 #[test]
 fn every_example_proves_its_flows_offline() {
-    for path in EXAMPLES {
+    for path in &examples() {
         let c = checked(path);
         let flows = offline(&c);
         assert_eq!(

@@ -97,7 +97,8 @@ struct PrincipalIndex<'a> {
 /// Principals of a policy that may name one caller: (statement, principal).
 type Named<'a> = Vec<(usize, &'a str)>;
 
-/// Principals and `aws:PrincipalArn` values a policy may name before an index pays.
+/// `"AWS"` principals and condition values a policy may hold before an index pays (the
+/// `aws:PrincipalArn` lists it narrows are condition values).
 const INDEX_FROM: usize = 32;
 
 impl<'a> PrincipalIndex<'a> {
