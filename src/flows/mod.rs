@@ -297,15 +297,18 @@ impl<'w, 'a> Hops<'w, 'a> {
         }
     }
 
-    /// `policy` as read for `caller` (see [`world::PolicyView::read`]).
+    /// `policy` as read for `caller` and `context` (see [`world::PolicyView::read`]).
     fn read(
         &mut self,
         policy: &'w world::PolicyView<'w>,
         caller: &Caller,
+        context: &Context,
     ) -> std::rc::Rc<[eval::Reading<'w>]> {
         let address = policy.address;
+        // Reused for the caller's other requests only when the reading depends on the
+        // caller alone.
         let who = match caller {
-            Caller::Role(r) => r.arn.as_str(),
+            Caller::Role(r) if !policy.reads_context() => r.arn.as_str(),
             _ => "",
         };
         if !who.is_empty() {
@@ -314,7 +317,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                 return r.clone();
             }
         }
-        let r: std::rc::Rc<[eval::Reading<'w>]> = policy.read(caller).into();
+        let r: std::rc::Rc<[eval::Reading<'w>]> = policy.read(caller, context).into();
         if !who.is_empty() {
             self.read.push((address, who.to_string(), r.clone()));
         }
@@ -427,7 +430,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                 &Target::Read {
                     name: v.address,
                     key: false,
-                    statements: &self.read(v, c.caller),
+                    statements: &self.read(v, c.caller, &c.ctx.context),
                 },
             ),
             Side::Key(k) => eval::evaluate(
@@ -436,7 +439,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                 &Target::Read {
                     name: k.policy.address,
                     key: true,
-                    statements: &self.read(&k.policy, c.caller),
+                    statements: &self.read(&k.policy, c.caller, &c.ctx.context),
                 },
             ),
         };

@@ -14,7 +14,8 @@
 //!   too (`eval::Request::names`), so a reference to the key a request uses matches it
 //!   and a reference to another key does not.
 
-use crate::eval::{Caller, Policy, Reading, Values};
+use crate::eval::context::Lookup;
+use crate::eval::{Caller, Context, Policy, Reading, Values};
 use crate::expand::policy::{Condition, Effect, Statement};
 use crate::expand::Expansion;
 use crate::resource::{Resource, Spec};
@@ -92,6 +93,8 @@ struct PrincipalIndex<'a> {
     any: Vec<(usize, &'a str)>,
     /// Statements whose condition tests `aws:PrincipalArn` against listed values.
     narrow: HashMap<usize, Narrow<'a>>,
+    /// Whether a narrowed condition tests a key the request context supplies.
+    reads_context: bool,
 }
 
 /// Principals of a policy that may name one caller: (statement, principal).
@@ -160,13 +163,19 @@ impl<'a> PrincipalIndex<'a> {
                 // Not an ARN nor an account (a unique id): names no caller.
             }
         }
+        ix.reads_context = ix.narrow.values().any(Narrow::reads_context);
         ix
     }
 
     /// The statements that may name `caller`, each with only the principals that may,
-    /// and for a role, only the `aws:PrincipalArn` values that may match it; in the
-    /// policy's order.
-    fn read(&self, statements: &[&'a Statement], caller: &Caller) -> Vec<Reading<'a>> {
+    /// and only the condition values that may match the request (see [`Narrow`]); in
+    /// the policy's order.
+    fn read(
+        &self,
+        statements: &[&'a Statement],
+        caller: &Caller,
+        context: &Context,
+    ) -> Vec<Reading<'a>> {
         let mut named: Vec<(usize, &'a str)> = self.any.clone();
         match caller {
             Caller::Role(r) => {
@@ -180,9 +189,9 @@ impl<'a> PrincipalIndex<'a> {
             Caller::Service(_) => {}
         }
         named.sort_by_key(|(i, _)| *i);
-        let values = |i: usize| match (caller, self.narrow.get(&i)) {
-            (Caller::Role(r), Some(n)) => n.for_role(&r.arn),
-            _ => Vec::new(),
+        let values = |i: usize| match self.narrow.get(&i) {
+            Some(n) => n.for_request(caller, context),
+            None => Vec::new(),
         };
         let mut out: Vec<Reading<'a>> = Vec::with_capacity(named.len() + self.whole.len());
         for (i, p) in named {
@@ -216,18 +225,20 @@ fn lower(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// A statement's condition with its tests of `aws:PrincipalArn` indexed, so that it can
-/// be read for one caller without scanning their values (see [`Narrow::for_role`]).
+/// A statement's condition with its tests of single values indexed, so that it can be
+/// read for one request without scanning their values (see [`Narrow::for_request`]).
 #[derive(Debug, Clone)]
 struct Narrow<'a> {
     /// `(operator, key)` → the values that can match only themselves, and the others.
     slots: Vec<(&'a str, &'a str, HashSet<&'a str>, Vec<&'a str>)>,
 }
 
+/// The key a caller's own ARN is read from ("AWS global condition context keys").
+const PRINCIPAL_ARN: &str = "aws:PrincipalArn";
+
 impl<'a> Narrow<'a> {
-    /// `None` when the condition has no positive, case-sensitive test of
-    /// `aws:PrincipalArn` (`StringEquals`, `StringLike`, `ArnEquals`, `ArnLike`, with
-    /// `IfExists` or `ForAnyValue:`).
+    /// `None` when the condition has no positive, case-sensitive test (`StringEquals`,
+    /// `StringLike`, `ArnEquals`, `ArnLike`, with `IfExists` or `ForAnyValue:`).
     fn new(condition: &'a Condition) -> Option<Narrow<'a>> {
         let mut slots = Vec::new();
         for (op, keys) in condition {
@@ -240,9 +251,6 @@ impl<'a> Narrow<'a> {
                 continue;
             }
             for (key, values) in keys {
-                if !key.eq_ignore_ascii_case("aws:PrincipalArn") {
-                    continue;
-                }
                 let (exact, rest): (Vec<&str>, Vec<&str>) = values
                     .iter()
                     .map(String::as_str)
@@ -253,34 +261,60 @@ impl<'a> Narrow<'a> {
         (!slots.is_empty()).then_some(Narrow { slots })
     }
 
-    /// The values as they read for a session of the role `arn`, whose `aws:PrincipalArn`
-    /// is that ARN ("AWS global condition context keys"): of the values that can match
-    /// only themselves, only the caller's ARN is kept. The answer for this caller is the
-    /// same; a key policy that narrows its account principals to hundreds of roles by
-    /// `ArnEquals aws:PrincipalArn` is then evaluated on one value, not hundreds. A list
-    /// left empty matches nothing, as the dropped values did not.
-    fn for_role(&self, arn: &str) -> Vec<Values<'a>> {
+    /// Whether a slot tests a key other than the caller's ARN: its reading then depends
+    /// on the request context, not only on the caller.
+    fn reads_context(&self) -> bool {
+        let other = |(_, key, _, _): &(_, &str, _, _)| !key.eq_ignore_ascii_case(PRINCIPAL_ARN);
+        self.slots.iter().any(other)
+    }
+
+    /// The values as they read for a request in which each tested key has at most one
+    /// value: `aws:PrincipalArn` is a role caller's ARN unless the context says otherwise
+    /// ("AWS global condition context keys"), any other key what the context says. Of the
+    /// values that can match only themselves, only the request's value is kept: the
+    /// answer for this request is the same, and a key policy that narrows its account
+    /// principals to hundreds of roles by `ArnEquals aws:PrincipalArn`, or a dead-letter
+    /// queue that accepts hundreds of rules by `ArnEquals aws:SourceArn`, is evaluated on
+    /// one value, not hundreds. A list left empty matches nothing, as the dropped values
+    /// did not. A key with several values, none, or unknown is read as it is.
+    fn for_request(&self, caller: &Caller, context: &Context) -> Vec<Values<'a>> {
         self.slots
             .iter()
-            .map(|(operator, key, exact, rest)| {
+            .filter_map(|(operator, key, exact, rest)| {
+                let value = match (context.get(key), caller) {
+                    (Lookup::One(v), _) => Some(v),
+                    (Lookup::Unknown, Caller::Role(r))
+                        if key.eq_ignore_ascii_case(PRINCIPAL_ARN) =>
+                    {
+                        Some(r.arn.as_str())
+                    }
+                    _ => None,
+                };
+                // Not narrowed: the statement's own values are read.
                 let mut values = rest.clone();
-                values.extend(exact.get(arn).copied());
-                Values {
+                values.extend(exact.get(value?).copied());
+                Some(Values {
                     operator,
                     key,
                     values,
-                }
+                })
             })
             .collect()
     }
 }
 
 impl<'a> PolicyView<'a> {
-    /// The statements that may name `caller` (see [`PrincipalIndex`]), at their
-    /// positions in the whole policy.
-    pub fn read(&self, caller: &Caller) -> Vec<Reading<'a>> {
+    /// Whether [`PolicyView::read`] depends on the request context, and not only on the
+    /// caller (a policy read for a caller can then be reused for that caller's requests).
+    pub fn reads_context(&self) -> bool {
+        self.index.as_ref().is_some_and(|ix| ix.reads_context)
+    }
+
+    /// The statements that may name `caller`, with the condition values that may match
+    /// the request (see [`PrincipalIndex`]), at their positions in the whole policy.
+    pub fn read(&self, caller: &Caller, context: &Context) -> Vec<Reading<'a>> {
         match &self.index {
-            Some(ix) => ix.read(&self.statements, caller),
+            Some(ix) => ix.read(&self.statements, caller, context),
             None => self
                 .statements
                 .iter()
@@ -665,7 +699,7 @@ mod tests {
             ("other", false),
         ] {
             let caller = Caller::role(&role(name)).unwrap();
-            let read = ix.read(&refs, &caller);
+            let read = ix.read(&refs, &caller, &Context::role_call());
             let whole = ask(
                 &Target::Key(Policy {
                     name: "key",
@@ -691,6 +725,58 @@ mod tests {
             // Only the caller's own ARN and the wildcard are left of the 301 values.
             let kept = &read[0].values[0].values;
             assert!(kept.len() <= 2, "{name}: {kept:?}");
+        }
+    }
+
+    /// A dead-letter queue's policy that accepts many rules by `aws:SourceArn` decides
+    /// the same for EventBridge whether it is evaluated whole or read for the request,
+    /// and the reading keeps only the request's rule of the listed ones.
+    #[test]
+    fn a_policy_read_for_one_request_decides_as_the_whole_policy() {
+        let rule = |n: &str| format!("arn:aws:events:us-east-1:111111111111:rule/b/{n}");
+        let mut values: Vec<String> = (0..300).map(|i| rule(&format!("r{i}"))).collect();
+        values.push(rule("wild-*"));
+        let queue = "arn:aws:sqs:us-east-1:111111111111:dlq";
+        let statements = vec![Statement::allow(["sqs:SendMessage"])
+            .service("events.amazonaws.com")
+            .on([queue])
+            .when("ArnEquals", "aws:SourceArn", values)];
+        let refs: Vec<&Statement> = statements.iter().collect();
+        let ix = PrincipalIndex::new(&refs);
+        assert!(ix.reads_context);
+        let events = Caller::service("events.amazonaws.com");
+        for (name, allowed) in [("r3", true), ("wild-a", true), ("other", false)] {
+            let ctx = Context::service_call(&rule(name), "111111111111");
+            let ask = |target: &Target| {
+                let r = Request {
+                    caller: &events,
+                    action: "sqs:SendMessage",
+                    resource: queue,
+                    resource_account: "111111111111",
+                    names: &[],
+                    context: &ctx,
+                };
+                eval::evaluate(&r, &Identity::NONE, target)
+            };
+            let read = ix.read(&refs, &events, &ctx);
+            let whole = ask(&Target::Resource {
+                name: "dlq",
+                policy: Some(&statements),
+            });
+            let reduced = ask(&Target::Read {
+                name: "dlq",
+                key: false,
+                statements: &read,
+            });
+            assert_eq!(
+                matches!(whole, Decision::Allowed),
+                allowed,
+                "{name}: {whole:?}"
+            );
+            assert_eq!(whole, reduced, "{name}");
+            // Only the request's rule, if listed, and the wildcard are left of the 301.
+            let kept = read[0].values.first().map(|v| v.values.len());
+            assert!(matches!(kept, Some(1..=2)), "{name}: {kept:?} values kept");
         }
     }
 }
