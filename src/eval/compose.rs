@@ -27,7 +27,7 @@
 
 use super::conditions::{self, Env};
 use super::matching;
-use super::{Caller, Decision, Denied, Identity, Request, Target, Tri, Values};
+use super::{Caller, Decision, Denied, Identity, Name, Request, Target, Tri, Values};
 use crate::expand::policy::{Effect, Statement};
 
 /// A Deny that may apply: where, and why it is not known.
@@ -50,14 +50,14 @@ fn statement_name(s: &Statement, index: usize) -> String {
     }
 }
 
-fn explicit(policy: &str, s: &Statement, index: usize) -> Decision {
+fn explicit(policy: Name, s: &Statement, index: usize) -> Decision {
     Decision::Denied(Denied::Explicit {
         policy: policy.to_string(),
         statement: statement_name(s, index),
     })
 }
 
-fn note(maybe: &mut Option<MaybeDeny>, policy: &str, s: &Statement, i: usize, why: String) {
+fn note(maybe: &mut Option<MaybeDeny>, policy: Name, s: &Statement, i: usize, why: String) {
     if maybe.is_none() {
         *maybe = Some(MaybeDeny(format!(
             "statement {} of {policy} may deny it: {why}",
@@ -110,11 +110,11 @@ pub(crate) fn evaluate(request: &Request, identity: &Identity, target: &Target) 
 
     // Resource side.
     let (name, statements, read) = match target {
-        Target::Resource { name, policy } => (*name, policy.unwrap_or(&[]), &[][..]),
+        Target::Resource { name, policy } => (Name::Text(name), policy.unwrap_or(&[]), &[][..]),
         Target::Trust(p) | Target::Key(p) => (p.name, p.statements, &[][..]),
         Target::Read {
             name, statements, ..
-        } => (*name, &[][..], *statements),
+        } => (Name::Text(name), &[][..], *statements),
     };
     let mut side = ResourceSide {
         direct: Tri::No,
@@ -159,7 +159,7 @@ pub(crate) fn evaluate(request: &Request, identity: &Identity, target: &Target) 
     let (allowed, lacking, rule) = decide(request, identity, target, name, id_allow, side);
     match allowed {
         Tri::No => Decision::Denied(Denied::NoAllow {
-            lacking: lacking.into_iter().map(str::to_string).collect(),
+            lacking: lacking.iter().map(Name::to_string).collect(),
             rule,
         }),
         Tri::Yes => match maybe {
@@ -186,10 +186,10 @@ fn decide<'a>(
     request: &Request,
     identity: &Identity<'a>,
     target: &Target,
-    resource: &'a str,
+    resource: Name<'a>,
     id: Tri,
     side: ResourceSide,
-) -> (Tri, Vec<&'a str>, &'static str) {
+) -> (Tri, Vec<Name<'a>>, &'static str) {
     let ResourceSide {
         direct: rd,
         account: ra,
@@ -201,7 +201,7 @@ fn decide<'a>(
         Target::Key(_) | Target::Read { key: true, .. } => Some(KEY),
     };
     let assume = matches!(target, Target::Trust(_));
-    let lacking = |pairs: [(&Tri, &'a str); 2]| -> Vec<&'a str> {
+    let lacking = |pairs: [(&Tri, Name<'a>); 2]| -> Vec<Name<'a>> {
         pairs
             .into_iter()
             .filter(|(t, _)| **t == Tri::No)

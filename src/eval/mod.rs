@@ -141,11 +141,46 @@ pub struct Request<'a> {
     pub context: &'a Context,
 }
 
+/// How messages name a policy or a set of policies. Its parts are borrowed and the text
+/// is written only when an answer names it: a proof at scale asks tens of thousands of
+/// questions of policies that are named only when one is denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Name<'a> {
+    /// The name as it is: a resource address, `the policies of …`.
+    Text(&'a str),
+    /// `inline policy `<policy>` of <role>`.
+    Inline { policy: &'a str, of: &'a str },
+    /// `managed policy <arn>`.
+    Managed(&'a str),
+    /// `the policies of <role>`: all of a role's identity policies.
+    PoliciesOf(&'a str),
+    /// `the trust policy of <role>`.
+    TrustOf(&'a str),
+}
+
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Name::Text(t) => f.write_str(t),
+            Name::Inline { policy, of } => write!(f, "inline policy `{policy}` of {of}"),
+            Name::Managed(arn) => write!(f, "managed policy {arn}"),
+            Name::PoliciesOf(role) => write!(f, "the policies of {role}"),
+            Name::TrustOf(role) => write!(f, "the trust policy of {role}"),
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Name<'a> {
+    fn from(text: &'a str) -> Self {
+        Name::Text(text)
+    }
+}
+
 /// A policy document by name, as messages should name it (a resource address, or a
 /// role's inline policy name): its statements.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy<'a> {
-    pub name: &'a str,
+    pub name: Name<'a>,
     pub statements: &'a [Statement],
 }
 
@@ -153,18 +188,18 @@ pub struct Policy<'a> {
 /// managed policies.
 #[derive(Debug, Clone, Copy)]
 pub struct Identity<'a> {
-    /// How messages name them all, for example `policies of role acme-deploy`.
-    pub name: &'a str,
+    /// How messages name them all, for example `the policies of role acme-deploy`.
+    pub name: Name<'a>,
     pub policies: &'a [Policy<'a>],
     /// Policies attached to the caller whose documents are not known (a managed policy
     /// that was not read): they may allow or deny, so no proof can rest on their absence.
-    pub unread: &'a [&'a str],
+    pub unread: &'a [String],
 }
 
 impl Identity<'_> {
     /// No identity policies at all: a service principal, or a role with none.
     pub const NONE: Identity<'static> = Identity {
-        name: "no identity policies",
+        name: Name::Text("no identity policies"),
         policies: &[],
         unread: &[],
     };

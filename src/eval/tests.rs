@@ -66,17 +66,17 @@ fn run(rows: Vec<Row>) {
         let identity = match row.identity {
             Some(statements) => {
                 policies = [Policy {
-                    name: "identity",
+                    name: "identity".into(),
                     statements,
                 }];
                 Identity {
-                    name: "identity",
+                    name: "identity".into(),
                     policies: &policies,
                     unread: &[],
                 }
             }
             None => Identity {
-                name: "identity",
+                name: "identity".into(),
                 ..Identity::NONE
             },
         };
@@ -86,11 +86,11 @@ fn run(rows: Vec<Row>) {
                 policy,
             },
             Side::Trust(statements) => Target::Trust(Policy {
-                name: "resource",
+                name: "resource".into(),
                 statements,
             }),
             Side::Key(statements) => Target::Key(Policy {
-                name: "resource",
+                name: "resource".into(),
                 statements,
             }),
         };
@@ -587,11 +587,11 @@ fn not_action_in_an_identity_policy() {
     );
     let statements = [s];
     let policies = [Policy {
-        name: "power-user",
+        name: "power-user".into(),
         statements: &statements,
     }];
     let identity = Identity {
-        name: "policies of role r",
+        name: "policies of role r".into(),
         policies: &policies,
         unread: &[],
     };
@@ -626,12 +626,12 @@ fn an_unread_managed_policy_blocks_a_proof_but_not_a_denial() {
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#,
     );
     let policies = [Policy {
-        name: "inline",
+        name: "inline".into(),
         statements: &allow,
     }];
-    let unread = ["arn:aws:iam::aws:policy/PowerUserAccess"];
+    let unread = ["arn:aws:iam::aws:policy/PowerUserAccess".to_string()];
     let identity = Identity {
-        name: "policies of role tf",
+        name: "policies of role tf".into(),
         policies: &policies,
         unread: &unread,
     };
@@ -695,7 +695,7 @@ fn the_root_user() {
     };
     let key = format!("arn:aws:kms:us-east-1:{A}:key/k");
     let key_side = Target::Key(Policy {
-        name: "key",
+        name: "key".into(),
         statements: &key_policy,
     });
     assert_eq!(
@@ -703,7 +703,7 @@ fn the_root_user() {
         Decision::Allowed
     );
     let none = Target::Key(Policy {
-        name: "key",
+        name: "key".into(),
         statements: &[],
     });
     assert!(matches!(
@@ -711,7 +711,7 @@ fn the_root_user() {
         Decision::Denied(_)
     ));
     let trust = Target::Trust(Policy {
-        name: "trust",
+        name: "trust".into(),
         statements: &key_policy,
     });
     assert!(matches!(
@@ -824,12 +824,12 @@ fn derived_artifact_stores_admit_the_roles_they_name() {
             let policies: Vec<Policy> = inline
                 .iter()
                 .map(|(n, s)| Policy {
-                    name: n,
+                    name: n.as_str().into(),
                     statements: s,
                 })
                 .collect();
             let identity = Identity {
-                name: arn,
+                name: arn.as_str().into(),
                 policies: &policies,
                 unread: &[],
             };
@@ -843,14 +843,14 @@ fn derived_artifact_stores_admit_the_roles_they_name() {
                 context: &context,
             };
             let policy = Policy {
-                name: &r.address.0,
+                name: r.address.0.as_str().into(),
                 statements,
             };
             let target = if key {
                 Target::Key(policy)
             } else {
                 Target::Resource {
-                    name: policy.name,
+                    name: &r.address.0,
                     policy: Some(statements),
                 }
             };

@@ -62,9 +62,10 @@ use crate::eval::{self, Caller, Context, Decision, Identity, Policy, Request, Ta
 use crate::expand::policy::Statement;
 use crate::model::{ActionKind, Topology};
 use crate::resource::{ActionSpec, PipelineSpec, Resource};
+use rustc_hash::FxHashMap as HashMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 /// One declared flow and its verdict.
@@ -386,19 +387,11 @@ impl<'w, 'a> Hops<'w, 'a> {
             Caller::Role(r) => Some(self.world.role(&r.arn)),
             _ => None,
         };
-        let policies: Vec<Policy> = caller_role
-            .as_ref()
-            .map(|r| r.policies())
-            .unwrap_or_default();
-        let unread: Vec<&str> = caller_role
-            .as_ref()
-            .map(|r| r.unread.iter().map(String::as_str).collect())
-            .unwrap_or_default();
         let identity = match &caller_role {
             Some(r) => Identity {
-                name: &r.identity_name,
-                policies: &policies,
-                unread: &unread,
+                name: r.identity_name(),
+                policies: &r.policies,
+                unread: &r.unread,
             },
             None => Identity::NONE,
         };
@@ -415,7 +408,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                     &request,
                     &identity,
                     &Target::Trust(Policy {
-                        name: &format!("the trust policy of {}", role.name),
+                        name: eval::Name::TrustOf(role.name),
                         statements: t,
                     }),
                 ),
@@ -600,7 +593,7 @@ pub fn prove_on(t: &Topology, world: &World, threads: Option<usize>) -> Vec<Flow
     }
     // Build service roles by pipeline and action name: the declaration names only the
     // project.
-    let mut services: Services = HashMap::new();
+    let mut services: Services = HashMap::default();
     let mut names: BTreeMap<&str, &str> = BTreeMap::new();
     for (key, p) in &t.pipelines {
         names.insert(p.name.as_str(), key.as_str());
@@ -1392,7 +1385,7 @@ fn build_role(h: &mut Hops, label: &str, service: &str, a: &ActionSpec, store: O
         .get(service)
         .map(|arns| {
             arns.iter()
-                .map(|a| (h.world.roles[a].name.clone(), a.to_string()))
+                .map(|a| (h.world.roles[a].name.to_string(), a.to_string()))
                 .collect()
         })
         .unwrap_or_default();

@@ -93,7 +93,7 @@ fn filter_matches(
 }
 
 /// An exact string → the positions of the rules that require it.
-type Filed<'a> = std::collections::HashMap<&'a str, Vec<usize>>;
+type Filed<'a> = rustc_hash::FxHashMap<&'a str, Vec<usize>>;
 
 /// The rules of one bus, indexed so that an event is matched against only the rules
 /// it may match.

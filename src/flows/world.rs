@@ -15,13 +15,14 @@
 //!   and a reference to another key does not.
 
 use crate::eval::context::Lookup;
-use crate::eval::{Caller, Context, Policy, Reading, Values};
+use crate::eval::{Caller, Context, Name, Policy, Reading, Values};
 use crate::expand::policy::{Condition, Effect, Statement};
 use crate::expand::Expansion;
 use crate::resource::{Resource, Spec};
 use crate::state::State;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 /// What was read live of a role tether does not manage.
@@ -34,30 +35,22 @@ pub struct ExternalRole {
     pub unread: Vec<String>,
 }
 
-/// Statements borrowed from the expansion when nothing had to be added or resolved.
-pub type Stmts<'a> = Cow<'a, [Statement]>;
-
-/// A role as the flows see it.
+/// A role as the flows see it: everything borrowed, from the expansion or the state, and
+/// named only when an answer names it ([`Name`]).
 #[derive(Debug, Clone)]
 pub struct RoleView<'a> {
     /// Its address, or its ARN for a role tether does not manage.
-    pub name: String,
-    pub identity_name: String,
+    pub name: &'a str,
     /// `None`: not read (a role tether does not manage).
-    pub trust: Option<Stmts<'a>>,
-    pub policies: Vec<(String, Stmts<'a>)>,
+    pub trust: Option<&'a [Statement]>,
+    pub policies: Vec<Policy<'a>>,
     pub unread: Vec<String>,
 }
 
-impl RoleView<'_> {
-    pub fn policies(&self) -> Vec<Policy<'_>> {
-        self.policies
-            .iter()
-            .map(|(n, s)| Policy {
-                name: n,
-                statements: s,
-            })
-            .collect()
+impl<'a> RoleView<'a> {
+    /// How messages name all its identity policies.
+    pub fn identity_name(&self) -> Name<'a> {
+        Name::PoliciesOf(self.name)
     }
 }
 
@@ -404,13 +397,13 @@ impl<'a> World<'a> {
         let (rules, targets) = (count("event_rule"), count("event_target"));
         let mut w = World {
             live: state.is_some(),
-            roles: HashMap::with_capacity(roles),
-            buckets: HashMap::with_capacity(buckets),
-            eventbridge: HashMap::with_capacity(buckets),
-            trusted_by: HashMap::with_capacity(roles),
+            roles: HashMap::with_capacity_and_hasher(roles, Default::default()),
+            buckets: HashMap::with_capacity_and_hasher(buckets, Default::default()),
+            eventbridge: HashMap::with_capacity_and_hasher(buckets, Default::default()),
+            trusted_by: HashMap::with_capacity_and_hasher(roles, Default::default()),
             rules: Vec::with_capacity(rules),
             targets: Vec::with_capacity(targets),
-            targets_of: HashMap::with_capacity(targets),
+            targets_of: HashMap::with_capacity_and_hasher(targets, Default::default()),
             ..World::default()
         };
         // References `${<address>.arn}` stay as they are: a key's requests carry its
@@ -436,22 +429,25 @@ impl<'a> World<'a> {
             };
             match &r.spec {
                 Spec::IamRole(x) => {
-                    let mut policies: Vec<(String, Stmts<'a>)> = x
+                    let address = r.address.as_str();
+                    let mut policies: Vec<Policy<'a>> = x
                         .inline_policies
                         .iter()
-                        .map(|(n, d)| {
-                            (
-                                format!("inline policy `{n}` of {}", r.address),
-                                Cow::Borrowed(&d.statement[..]),
-                            )
+                        .map(|(n, d)| Policy {
+                            name: Name::Inline {
+                                policy: n,
+                                of: address,
+                            },
+                            statements: &d.statement,
                         })
                         .collect();
                     let mut unread = Vec::new();
                     for m in &x.managed_policies {
                         match aws_managed(m) {
-                            Some(s) => {
-                                policies.push((format!("managed policy {m}"), Cow::Borrowed(s)))
-                            }
+                            Some(s) => policies.push(Policy {
+                                name: Name::Managed(m),
+                                statements: s,
+                            }),
                             None => unread.push(format!("managed policy {m}")),
                         }
                     }
@@ -466,9 +462,8 @@ impl<'a> World<'a> {
                     w.roles.insert(
                         &x.arn,
                         RoleView {
-                            name: r.address.to_string(),
-                            identity_name: format!("the policies of {}", r.address),
-                            trust: Some(Cow::Borrowed(&x.trust_policy.statement[..])),
+                            name: address,
+                            trust: Some(&x.trust_policy.statement),
                             policies,
                             unread,
                         },
@@ -570,7 +565,7 @@ impl<'a> World<'a> {
     }
 
     /// The role with this ARN: tether's, or one read live, or an unread one.
-    pub fn role(&self, arn: &str) -> Cow<'_, RoleView<'a>> {
+    pub fn role<'s>(&'s self, arn: &'s str) -> Cow<'s, RoleView<'s>> {
         if let Some(r) = self.roles.get(arn) {
             return Cow::Borrowed(r);
         }
@@ -581,19 +576,20 @@ impl<'a> World<'a> {
         };
         Cow::Owned(match self.external.get(arn) {
             Some(x) => RoleView {
-                name: arn.to_string(),
-                identity_name: format!("the policies of {arn}"),
-                trust: x.trust.clone().map(Cow::Owned),
+                name: arn,
+                trust: x.trust.as_deref(),
                 policies: x
                     .policies
                     .iter()
-                    .map(|(n, s)| (n.clone(), Cow::Owned(s.clone())))
+                    .map(|(n, s)| Policy {
+                        name: Name::Text(n),
+                        statements: s,
+                    })
                     .collect(),
                 unread: x.unread.clone(),
             },
             None => RoleView {
-                name: arn.to_string(),
-                identity_name: format!("the policies of {arn}"),
+                name: arn,
                 trust: None,
                 policies: Vec::new(),
                 unread: vec![why],
@@ -682,11 +678,11 @@ mod tests {
                 context: &ctx,
             };
             let own = [Policy {
-                name: "own",
+                name: "own".into(),
                 statements: &[Statement::allow(["kms:Decrypt"]).on(["*"])],
             }];
             let identity = Identity {
-                name: "own",
+                name: "own".into(),
                 policies: &own,
                 unread: &[],
             };
@@ -702,7 +698,7 @@ mod tests {
             let read = ix.read(&refs, &caller, &Context::role_call());
             let whole = ask(
                 &Target::Key(Policy {
-                    name: "key",
+                    name: "key".into(),
                     statements: &statements,
                 }),
                 &caller,
