@@ -233,14 +233,15 @@ impl Ctx {
     }
 }
 
-/// What the resource side of a hop is: `'s` borrows what the hop holds, `'w` the world.
-enum Side<'s, 'w> {
+/// What the resource side of a hop is: `'s` borrows what the hop holds, `'w` the world,
+/// `'a` what the world borrows.
+enum Side<'s, 'w, 'a> {
     /// A resource with a policy (or none): its address or name, its statements.
     Resource(&'s str, Option<&'s [Statement]>),
     Trust(&'s world::RoleView<'s>),
     /// A resource policy tether derives (bucket, bus), with foreign statements.
-    Policy(&'w world::PolicyView<'w>),
-    Key(&'w world::KeyView<'w>),
+    Policy(&'w world::PolicyView<'a>),
+    Key(&'w world::KeyView<'a>),
 }
 
 /// The evaluator's decision as a hop's outcome; `skip` is a resource without a policy,
@@ -274,7 +275,7 @@ struct Hops<'w, 'a> {
     kms: Vec<(&'w str, String, std::rc::Rc<Ctx>)>,
     /// Policies as read for a caller (by the policy's address and the caller's ARN): a
     /// role reads and writes the same store several times in a flow.
-    read: Vec<(&'w str, String, std::rc::Rc<[eval::Reading<'w>]>)>,
+    read: Vec<(&'a str, String, std::rc::Rc<[eval::Reading<'a>]>)>,
 }
 
 struct Call<'c> {
@@ -301,10 +302,10 @@ impl<'w, 'a> Hops<'w, 'a> {
     /// `policy` as read for `caller` and `context` (see [`world::PolicyView::read`]).
     fn read(
         &mut self,
-        policy: &'w world::PolicyView<'w>,
+        policy: &'w world::PolicyView<'a>,
         caller: &Caller,
         context: &Context,
-    ) -> std::rc::Rc<[eval::Reading<'w>]> {
+    ) -> std::rc::Rc<[eval::Reading<'a>]> {
         let address = policy.address;
         // Reused for the caller's other requests only when the reading depends on the
         // caller alone.
@@ -318,7 +319,7 @@ impl<'w, 'a> Hops<'w, 'a> {
                 return r.clone();
             }
         }
-        let r: std::rc::Rc<[eval::Reading<'w>]> = policy.read(caller, context).into();
+        let r: std::rc::Rc<[eval::Reading<'a>]> = policy.read(caller, context).into();
         if !who.is_empty() {
             self.read.push((address, who.to_string(), r.clone()));
         }
@@ -374,7 +375,7 @@ impl<'w, 'a> Hops<'w, 'a> {
         });
     }
 
-    fn eval(&mut self, c: Call, side: Side<'_, 'w>) {
+    fn eval(&mut self, c: Call, side: Side<'_, 'w, 'a>) {
         let request = Request {
             caller: c.caller,
             action: c.action,

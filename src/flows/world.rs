@@ -63,8 +63,9 @@ pub struct PolicyView<'a> {
     pub region: &'a str,
     /// The desired statements, then the foreign ones read live.
     pub statements: Vec<&'a Statement>,
-    /// `None` for a policy too small for an index to pay.
-    index: Option<PrincipalIndex<'a>>,
+    /// `None` for a policy too small for an index to pay. Built on the first read, so
+    /// that proving builds it on its threads, and never for a policy no flow reads.
+    index: OnceLock<Option<PrincipalIndex<'a>>>,
 }
 
 /// Where each `"AWS"` principal of a policy could name a caller, so that a request is
@@ -297,16 +298,23 @@ impl<'a> Narrow<'a> {
 }
 
 impl<'a> PolicyView<'a> {
+    fn index(&self) -> Option<&PrincipalIndex<'a>> {
+        let ix = self
+            .index
+            .get_or_init(|| PrincipalIndex::of(&self.statements));
+        ix.as_ref()
+    }
+
     /// Whether [`PolicyView::read`] depends on the request context, and not only on the
     /// caller (a policy read for a caller can then be reused for that caller's requests).
     pub fn reads_context(&self) -> bool {
-        self.index.as_ref().is_some_and(|ix| ix.reads_context)
+        self.index().is_some_and(|ix| ix.reads_context)
     }
 
     /// The statements that may name `caller`, with the condition values that may match
     /// the request (see [`PrincipalIndex`]), at their positions in the whole policy.
     pub fn read(&self, caller: &Caller, context: &Context) -> Vec<Reading<'a>> {
-        match &self.index {
+        match self.index() {
             Some(ix) => ix.read(&self.statements, caller, context),
             None => self
                 .statements
@@ -423,7 +431,7 @@ impl<'a> World<'a> {
                     arn,
                     account_id: &r.account_id,
                     region: &r.region,
-                    index: PrincipalIndex::of(&all),
+                    index: OnceLock::new(),
                     statements: all,
                 }
             };
