@@ -775,7 +775,7 @@ fn follow(
     let world = h.world;
     let key = (account, region, bus_name);
     // Only the rules the event may match: a bus receives the events of many triggers.
-    let rules: Vec<&Resource> = match (world.rules_on.get(&key), world.patterns_on.get(&key)) {
+    let rules: Vec<&Resource> = match (world.rules_on.get(&key), world.patterns(&key)) {
         (Some(ix), Some(patterns)) => patterns
             .candidates(&probe.event)
             .into_iter()

@@ -363,9 +363,12 @@ pub struct World<'a> {
     pub trusted_by: HashMap<&'a str, Vec<&'a str>>,
     /// `(account id, region, bus)` → indexes into `rules`.
     pub rules_on: HashMap<Bus<'a>, Vec<usize>>,
-    /// `(account id, region, bus)` → the patterns of its rules, in the order of
-    /// `rules_on`, indexed by the exact values they require.
-    pub patterns_on: HashMap<Bus<'a>, super::pattern::Index<'a>>,
+    /// `(account id, region, bus)` → the patterns of its rules (see [`World::patterns`]),
+    /// built on first use: on the proving threads, and never for a bus no flow reaches.
+    patterns_on: HashMap<Bus<'a>, usize>,
+    /// By the index `patterns_on` gives (the map stays covariant, for lookups by
+    /// shorter-lived names).
+    patterns: Vec<OnceLock<super::pattern::Index<'a>>>,
     /// `(account id, region, bus, rule)` → indexes into `targets`.
     pub targets_of: HashMap<(Bus<'a>, &'a str), Vec<usize>>,
 }
@@ -554,11 +557,13 @@ impl<'a> World<'a> {
             }
             w.external.insert(x.arn.clone(), role);
         }
-        for (bus, rules) in &w.rules_on {
-            let patterns = rules.iter().filter_map(|i| w.rules[*i].rule());
-            let index = super::pattern::Index::new(patterns.map(|x| &x.event_pattern));
-            w.patterns_on.insert(*bus, index);
-        }
+        w.patterns_on = w
+            .rules_on
+            .keys()
+            .enumerate()
+            .map(|(i, b)| (*b, i))
+            .collect();
+        w.patterns = w.rules_on.keys().map(|_| OnceLock::new()).collect();
         for v in w.trusted_by.values_mut() {
             v.sort();
             v.dedup();
@@ -603,6 +608,18 @@ impl<'a> World<'a> {
                 unread: vec![why],
             },
         })
+    }
+
+    /// The patterns of the rules on `bus`, in the order of `rules_on`, indexed by the
+    /// exact values they require.
+    pub fn patterns(&self, bus: &Bus<'_>) -> Option<&super::pattern::Index<'a>> {
+        let rules = self.rules_on.get(bus)?;
+        let cell = &self.patterns[*self.patterns_on.get(bus)?];
+        let index = cell.get_or_init(|| {
+            let patterns = rules.iter().filter_map(|i| self.rules[*i].rule());
+            super::pattern::Index::new(patterns.map(|x| &x.event_pattern))
+        });
+        Some(index)
     }
 
     /// The key a pipeline's artifact store names: by alias ARN, key ARN or reference.
