@@ -215,8 +215,8 @@ pub(crate) fn evaluate(condition: &Condition, env: &Env) -> Tri {
 }
 
 /// The Condition block with the values of some operators and keys replaced by those
-/// `read` for the caller (a policy read for one caller keeps, of a long
-/// `aws:PrincipalArn` list, only the values that may match it).
+/// `read` for the request (a policy read for one request keeps, of a long
+/// `aws:PrincipalArn` or `aws:SourceArn` list, only the values that may match it).
 pub(crate) fn evaluate_read(condition: &Condition, env: &Env, read: &[Values]) -> Tri {
     let pairs = condition
         .iter()

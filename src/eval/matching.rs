@@ -457,9 +457,8 @@ mod tests {
         }
     }
 
-    /// "IAM JSON policy elements: Resource", Using wildcards in resource ARNs: the
-    /// pattern `amzn-s3-demo-bucket/*/test/*` and the object keys it does and does not
-    /// match; and the segment rule (`*` ending a segment may cross colons).
+    /// The fast paths of `resource_glob` (no wildcard; only a final `*`) answer as the
+    /// segment match they stand in for.
     #[test]
     fn fast_paths_answer_as_the_segment_match() {
         let texts = [
@@ -490,6 +489,9 @@ mod tests {
         }
     }
 
+    /// "IAM JSON policy elements: Resource", Using wildcards in resource ARNs: the
+    /// pattern `amzn-s3-demo-bucket/*/test/*` and the object keys it does and does not
+    /// match; and the segment rule (`*` ending a segment may cross colons).
     #[test]
     fn resource_wildcards_follow_the_documented_examples() {
         let pattern = "arn:aws:s3:::amzn-s3-demo-bucket/*/test/*";
