@@ -578,9 +578,10 @@ const FLOWS_PER_THREAD: usize = 256;
 
 /// Every flow of the topology: its triggers, then its pipelines.
 ///
-/// Flows are independent of each other and the world is only read, so a large topology
-/// is proven on as many threads as the machine offers, each taking every n-th flow; the
-/// answer is the same list, in the same order, as on one thread.
+/// Flows are independent of each other and the world is only read (but for indexes
+/// built once, on first use), so a large topology is proven on as many threads as the
+/// machine offers, each taking every n-th flow; the answer is the same list, in the same
+/// order, as on one thread.
 pub fn prove(t: &Topology, world: &World) -> Vec<Flow> {
     prove_on(t, world, None)
 }
@@ -773,16 +774,7 @@ fn follow(
         return;
     }
     let world = h.world;
-    let key = (account, region, bus_name);
-    // Only the rules the event may match: a bus receives the events of many triggers.
-    let rules: Vec<&Resource> = match (world.rules_on.get(&key), world.patterns(&key)) {
-        (Some(ix), Some(patterns)) => patterns
-            .candidates(&probe.event)
-            .into_iter()
-            .map(|i| world.rules[ix[i]])
-            .collect(),
-        _ => Vec::new(),
-    };
+    let rules = world.rules_for(&(account, region, bus_name), &probe.event);
     let bus_arn = format!("arn:aws:events:{region}:{account}:event-bus/{bus_name}");
     let mut matched = Vec::new();
     let mut unknown = None;

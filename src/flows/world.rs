@@ -85,7 +85,7 @@ struct PrincipalIndex<'a> {
     accounts: HashMap<&'a str, Named<'a>>,
     /// `*` and principals with wildcards: (statement, principal).
     any: Vec<(usize, &'a str)>,
-    /// Statements whose condition tests `aws:PrincipalArn` against listed values.
+    /// Statements whose condition tests a key against listed values (see [`Narrow`]).
     narrow: HashMap<usize, Narrow<'a>>,
     /// Whether a narrowed condition tests a key the request context supplies.
     reads_context: bool,
@@ -361,14 +361,13 @@ pub struct World<'a> {
     pub live: bool,
     /// Role ARN → the ARNs of tether's roles whose trust policy names it.
     pub trusted_by: HashMap<&'a str, Vec<&'a str>>,
-    /// `(account id, region, bus)` → indexes into `rules`.
-    pub rules_on: HashMap<Bus<'a>, Vec<usize>>,
-    /// `(account id, region, bus)` → the patterns of its rules (see [`World::patterns`]),
-    /// built on first use: on the proving threads, and never for a bus no flow reaches.
-    patterns_on: HashMap<Bus<'a>, usize>,
-    /// By the index `patterns_on` gives (the map stays covariant, for lookups by
-    /// shorter-lived names).
-    patterns: Vec<OnceLock<super::pattern::Index<'a>>>,
+    /// `(account id, region, bus)` → its slot in `on_bus` (the map holds only indexes, so
+    /// that it stays covariant, for lookups by shorter-lived names).
+    rules_on: HashMap<Bus<'a>, usize>,
+    /// By slot: the indexes into `rules` of the rules on one bus, and their patterns
+    /// indexed by the exact values they require, built on first use: on the proving
+    /// threads, and never for a bus no flow reaches.
+    on_bus: Vec<(Vec<usize>, OnceLock<super::pattern::Index<'a>>)>,
     /// `(account id, region, bus, rule)` → indexes into `targets`.
     pub targets_of: HashMap<(Bus<'a>, &'a str), Vec<usize>>,
 }
@@ -512,10 +511,12 @@ impl<'a> World<'a> {
                     });
                 }
                 Spec::EventRule(x) => {
-                    w.rules_on
-                        .entry((&r.account_id, &r.region, &x.bus))
-                        .or_default()
-                        .push(w.rules.len());
+                    let bus = (&*r.account_id, &*r.region, &*x.bus);
+                    let slot = *w.rules_on.entry(bus).or_insert_with(|| {
+                        w.on_bus.push(Default::default());
+                        w.on_bus.len() - 1
+                    });
+                    w.on_bus[slot].0.push(w.rules.len());
                     w.rules.push(r);
                 }
                 Spec::EventTarget(x) => {
@@ -557,13 +558,6 @@ impl<'a> World<'a> {
             }
             w.external.insert(x.arn.clone(), role);
         }
-        w.patterns_on = w
-            .rules_on
-            .keys()
-            .enumerate()
-            .map(|(i, b)| (*b, i))
-            .collect();
-        w.patterns = w.rules_on.keys().map(|_| OnceLock::new()).collect();
         for v in w.trusted_by.values_mut() {
             v.sort();
             v.dedup();
@@ -610,16 +604,19 @@ impl<'a> World<'a> {
         })
     }
 
-    /// The patterns of the rules on `bus`, in the order of `rules_on`, indexed by the
-    /// exact values they require.
-    pub fn patterns(&self, bus: &Bus<'_>) -> Option<&super::pattern::Index<'a>> {
-        let rules = self.rules_on.get(bus)?;
-        let cell = &self.patterns[*self.patterns_on.get(bus)?];
-        let index = cell.get_or_init(|| {
+    /// The rules on `bus` that `event` may match (see [`super::pattern::Index`]), in
+    /// their order: a bus receives the events of many triggers.
+    pub fn rules_for(&self, bus: &Bus<'_>, event: &serde_json::Value) -> Vec<&'a Resource> {
+        let Some(slot) = self.rules_on.get(bus) else {
+            return Vec::new();
+        };
+        let (rules, patterns) = &self.on_bus[*slot];
+        let index = patterns.get_or_init(|| {
             let patterns = rules.iter().filter_map(|i| self.rules[*i].rule());
             super::pattern::Index::new(patterns.map(|x| &x.event_pattern))
         });
-        Some(index)
+        let candidates = index.candidates(event).into_iter();
+        candidates.map(|i| self.rules[rules[i]]).collect()
     }
 
     /// The key a pipeline's artifact store names: by alias ARN, key ARN or reference.
